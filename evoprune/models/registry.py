@@ -1,0 +1,32 @@
+"""The model registry: architectures by name, built from a JSON-able spec."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import EvopruneError
+from ..registry import Registry
+
+MODELS: Registry = Registry("model")
+
+
+def build_model(name: str, **kwargs: Any) -> nn.Module:
+    return MODELS.get(name)(**kwargs)
+
+
+def check_input_shape(model: nn.Module, input_shape: tuple[int, ...], label: str = "the model") -> None:
+    """Run one tiny forward pass so a shape mismatch is one sentence, not a deep traceback."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(2, *input_shape))
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise EvopruneError(f"{label} does not accept inputs of shape {tuple(input_shape)}: {first}") from None
+    finally:
+        model.train(was_training)
+    if out.ndim != 2 or out.shape[0] != 2:
+        raise EvopruneError(f"{label} must return (batch, classes) logits, got shape {tuple(out.shape)}")

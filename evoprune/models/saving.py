@@ -1,0 +1,82 @@
+"""Pruned models on disk as plain data: an architecture spec plus a state dict.
+
+Loading needs no unpickling of code (``torch.load(weights_only=True)``): the base architecture is
+rebuilt from the registry (or given by the caller) and each layer is resized to the saved shapes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import EvopruneError
+from ..io import save_torch
+from .registry import build_model
+
+FORMAT = "evoprune.pruned-model/1"
+
+
+def save_pruned(path: Path | str, model: nn.Module, arch: dict[str, Any] | None, meta: dict | None = None) -> Path:
+    """``arch`` is ``{"name": ..., "kwargs": {...}}`` for a registered model, or None for a user
+    model (then ``load_pruned`` needs the unpruned model instance)."""
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return save_torch(path, {"format": FORMAT, "arch": arch, "state_dict": state, "meta": meta or {}})
+
+
+def read_pruned(path: Path | str) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise EvopruneError(f"pruned-model file {path} does not exist")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for damaged files
+        raise EvopruneError(f"{path} is not a readable evoprune model file ({type(e).__name__})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise EvopruneError(f"{path} is not an evoprune pruned-model file (expected format {FORMAT})")
+    return blob
+
+
+def load_pruned(path: Path | str, model: nn.Module | None = None) -> nn.Module:
+    """Return the saved pruned network, ready in eval mode. ``model``: an unpruned instance of the
+    architecture, needed only for models that are not in the registry."""
+    blob = read_pruned(path)
+    if model is None:
+        if blob["arch"] is None:
+            raise EvopruneError(f"{path} holds a user model: pass an instance of its unpruned architecture")
+        model = build_model(blob["arch"]["name"], **blob["arch"].get("kwargs", {}))
+    resize_to_state_dict(model, blob["state_dict"])
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError as e:
+        raise EvopruneError(f"{path} does not fit the given architecture: {str(e).splitlines()[0]}") from None
+    return model.eval()
+
+
+def resize_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Give every conv, linear and batch-norm layer the channel counts found in ``state``."""
+    for name, module in model.named_modules():
+        prefix = f"{name}." if name else ""
+        weight = state.get(prefix + "weight")
+        if weight is None:
+            weight = state.get(prefix + "running_mean")
+        if weight is None:
+            continue
+        if isinstance(module, nn.Conv2d):
+            module.out_channels, module.in_channels = weight.shape[0], weight.shape[1] * module.groups
+        elif isinstance(module, nn.Linear):
+            module.out_features, module.in_features = weight.shape
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.num_features = weight.shape[0]
+        else:
+            continue
+        for key, tensor in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
+            saved = state.get(prefix + key)
+            if saved is not None and saved.shape != tensor.shape:
+                fresh = torch.empty(saved.shape, dtype=tensor.dtype)
+                if isinstance(tensor, nn.Parameter):
+                    setattr(module, key, nn.Parameter(fresh, requires_grad=tensor.requires_grad))
+                else:
+                    module.register_buffer(key, fresh)
+    return model

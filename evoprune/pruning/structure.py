@@ -1,0 +1,121 @@
+"""Which tensors a filter decision touches, found once per base model with Torch-Pruning's
+DependencyGraph, and the slicing of a state dict to the kept filters (no model copy)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from ..errors import EvopruneError
+
+# Parameters and buffers of each layer type, by the side of the channel they follow.
+_OUT = {nn.Conv2d: ("weight", "bias"), nn.Linear: ("weight", "bias"),
+        nn.modules.batchnorm._BatchNorm: ("weight", "bias", "running_mean", "running_var")}
+_IN = {nn.Conv2d: ("weight",), nn.Linear: ("weight",)}
+
+
+@dataclass(frozen=True)
+class PrunableLayer:
+    """One decision: the filters of ``name`` (and every layer coupled to them)."""
+
+    name: str
+    channels: int
+
+
+@dataclass(frozen=True)
+class _Slice:
+    layer: int             # index of the PrunableLayer that decides these entries
+    idxs: torch.Tensor     # positions along the tensor's dimension
+    root: torch.Tensor     # the decision's filter index behind each position
+
+
+class PrunableStructure:
+    """The prunable conv layers of ``model`` and, for each, the (tensor, dim) entries it removes."""
+
+    def __init__(self, model: nn.Module, input_shape: tuple[int, ...]):
+        self.input_shape = tuple(input_shape)
+        modules = dict(model.named_modules())
+        names = {m: n for n, m in modules.items()}
+        was_training = model.training
+        model.eval()  # tracing runs a forward pass: keep BatchNorm statistics untouched
+        try:
+            graph = tp.DependencyGraph().build_dependency(model, torch.zeros(1, *self.input_shape), verbose=False)
+        finally:
+            model.train(was_training)
+        convs = [m for m in modules.values() if isinstance(m, nn.Conv2d)]
+        for conv in convs:
+            if conv.groups != 1:
+                raise EvopruneError(f"layer {names[conv]!r} is a grouped convolution (groups={conv.groups}); "
+                                    "evoprune prunes ordinary convolutions only")
+        outputs = [m for m in convs if not graph.module2node[m].outputs]
+        self.layers: list[PrunableLayer] = []
+        self._slices: dict[tuple[str, int], list[_Slice]] = defaultdict(list)
+        self._sizes: dict[tuple[str, int], int] = {}
+        groups = list(graph.get_all_groups(ignored_layers=outputs, root_module_types=[nn.Conv2d]))
+        position = {m: i for i, m in enumerate(modules.values())}
+        groups.sort(key=lambda g: position[g[0].dep.target.module])  # decision order = forward order
+        for group in groups:
+            root = group[0].dep.target.module
+            layer = len(self.layers)
+            self.layers.append(PrunableLayer(names[root], root.out_channels))
+            for item in group:
+                self._add(item, layer, names, graph)
+        if not self.layers:
+            raise EvopruneError("the model has no prunable convolution layer (filter pruning needs at least one "
+                                "nn.Conv2d whose output feeds another layer)")
+
+    def _add(self, item, layer: int, names: dict, graph) -> None:
+        module = item.dep.target.module
+        if isinstance(module, nn.Module) and type(module).__module__.startswith("torch_pruning"):
+            return  # a traced functional op (flatten, add, cat, ...): it owns no tensor
+        if not isinstance(module, nn.Module) or module not in names:
+            raise EvopruneError(f"cannot slice {type(module).__name__} coupled to layer {self.layers[layer].name!r}")
+        handler = item.dep.handler
+        if graph.is_out_channel_pruning_fn(handler):
+            table, dim = _OUT, 0
+        elif graph.is_in_channel_pruning_fn(handler):
+            table, dim = _IN, 1
+        else:
+            table, dim = {}, 0
+        keys = next((v for t, v in table.items() if isinstance(module, t)), None)
+        own = [k for k, _ in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False))
+               if k != "num_batches_tracked"]
+        if keys is None:
+            if own:
+                raise EvopruneError(f"cannot slice layer {names[module]!r} of type {type(module).__name__} "
+                                    f"coupled to {self.layers[layer].name!r}")
+            return  # a parameter-free op (activation, pooling, flatten, add): nothing to slice
+        idxs = torch.as_tensor(item.idxs, dtype=torch.long)
+        root = torch.as_tensor(item.root_idxs, dtype=torch.long)
+        order = torch.argsort(idxs)
+        for key in keys:
+            tensor = getattr(module, key, None)
+            if tensor is None:
+                continue
+            full = f"{names[module]}.{key}" if names[module] else key
+            self._slices[(full, dim)].append(_Slice(layer, idxs[order], root[order]))
+            self._sizes[(full, dim)] = tensor.shape[dim]
+
+    @property
+    def total_filters(self) -> int:
+        return sum(layer.channels for layer in self.layers)
+
+    def slice_state(self, state: dict[str, torch.Tensor], keep: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A new state dict holding only the kept filters: ``keep[i]`` lists the kept filter indices
+        of layer i; coupled tensors (next layer's inputs, BatchNorm, flattened features) follow."""
+        kept = []
+        for layer, k in zip(self.layers, keep):
+            mask = torch.zeros(layer.channels, dtype=torch.bool)
+            mask[k] = True
+            kept.append(mask)
+        sliced = dict(state)
+        for (key, dim), slices in self._slices.items():
+            mask = torch.ones(self._sizes[(key, dim)], dtype=torch.bool)
+            for s in slices:
+                mask[s.idxs[~kept[s.layer][s.root]]] = False
+            if not mask.all():
+                sliced[key] = sliced[key].index_select(dim, mask.nonzero().squeeze(1))
+        return sliced

@@ -1,0 +1,44 @@
+"""Size and speed of a network: parameters, FLOPs (torch.utils.flop_counter), CPU latency."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_params(model: nn.Module, state: dict[str, torch.Tensor] | None = None) -> int:
+    """Parameters of ``model``, or of ``state`` (a sliced state dict of its architecture)."""
+    if state is None:
+        return sum(p.numel() for p in model.parameters())
+    names = {n for n, _ in model.named_parameters()}
+    return sum(t.numel() for k, t in state.items() if k in names)
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...], state: dict[str, torch.Tensor] | None = None) -> int:
+    """FLOPs of one forward pass on one input (a multiply-add counts as two)."""
+    x = torch.zeros(1, *input_shape)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model.eval()
+        model(x) if state is None else functional_call(model, state, (x,))
+    return int(counter.get_total_flops())
+
+
+def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 256, repeats: int = 10) -> float:
+    """Median CPU wall time of one forward pass over a batch, in milliseconds."""
+    x = torch.randn(batch_size, *input_shape)
+    if x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    model.eval()
+    times = []
+    with torch.inference_mode():
+        model(x)  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3)

@@ -1,0 +1,112 @@
+"""Tables and figures from a run directory."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: runs on machines without a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .errors import EvopruneError  # noqa: E402
+from .io import save_figure  # noqa: E402
+
+RUN_FILES = ("config.json", "base.json", "pareto.csv", "finetuned.csv", "history.csv")
+
+
+def read_run(run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
+    if missing:
+        raise EvopruneError(f"{run_dir} is not a complete evoprune run directory (missing {', '.join(missing)})")
+    return {
+        "config": json.loads((run_dir / "config.json").read_text()),
+        "base": json.loads((run_dir / "base.json").read_text()),
+        "pareto": pd.read_csv(run_dir / "pareto.csv"),
+        "finetuned": pd.read_csv(run_dir / "finetuned.csv"),
+        "history": pd.read_csv(run_dir / "history.csv"),
+    }
+
+
+def summary(run_dir: str | Path) -> str:
+    run = read_run(run_dir)
+    s, base, ft = run["config"]["settings"], run["base"], run["finetuned"]
+    h = run["history"].iloc[-1]
+    cols = ["filters_kept", "filters_pruned_pct", "test_accuracy_before", "test_accuracy_after", "params",
+            "params_pruned_pct", "flops", "latency_ms_per_batch256", "model_file"]
+    table = ft[cols].rename(columns={"filters_pruned_pct": "filters_pruned_%", "params_pruned_pct": "params_pruned_%",
+                                     "test_accuracy_before": "test_acc_before", "test_accuracy_after": "test_acc_after",
+                                     "latency_ms_per_batch256": "ms/batch256"})
+    return "\n".join([
+        f"run {run_dir}: {s['model']} on {s['dataset']}, seed {s['seed']}",
+        f"base: {sum(base['filters'])} filters {base['filters']}, {base['params']:,} params, {base['flops']:,} FLOPs, "
+        f"test accuracy {base['test_accuracy']:.4f}, {base['latency_ms_per_batch256']:.2f} ms/batch256",
+        f"search: pop {s['pop_size']} x {int(h['generation'])} generations, {int(h['evaluations'])} evaluations, "
+        f"{int(h['distinct_networks'])} distinct networks, final hypervolume {h['hypervolume']:.4f}",
+        f"front: {len(run['pareto'])} non-dominated feasible solutions (accuracy drop <= {s['max_drop']:g})",
+        "fine-tuned models (test set):",
+        table.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+    ])
+
+
+def write_figures(run_dir: str | Path) -> list[Path]:
+    run_dir = Path(run_dir)
+    run = read_run(run_dir)
+    figs = run_dir / "figures"
+    paths = [tradeoff_figure(run, figs / "tradeoff.png"), hypervolume_figure(run, figs / "hypervolume.png"),
+             filters_figure(run, figs / "filters_per_layer.png")]
+    plt.close("all")
+    return paths
+
+
+def tradeoff_figure(run: dict, path: Path) -> Path:
+    base, pareto, ft = run["base"], run["pareto"], run["finetuned"]
+    total = sum(base["filters"])
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    ax.step(pareto["filters_kept_fraction"], 100 * pareto["val_error"], where="post", color="tab:blue", alpha=0.5)
+    ax.scatter(pareto["filters_kept_fraction"], 100 * pareto["val_error"], s=18, color="tab:blue",
+               label="Pareto front (validation, before fine-tuning)")
+    kept = ft["filters_kept"] / total
+    ax.scatter(kept, 100 * (1 - ft["test_accuracy_before"]), marker="x", color="tab:red",
+               label="selected, test, before fine-tuning")
+    ax.scatter(kept, 100 * (1 - ft["test_accuracy_after"]), marker="o", color="tab:green", s=40,
+               label="selected, test, after fine-tuning")
+    ax.scatter([1.0], [100 * (1 - base["test_accuracy"])], marker="*", s=120, color="black", label="base model (test)")
+    ax.set_xlabel("fraction of filters kept")
+    ax.set_ylabel("error (%)")
+    ax.set_title(f"{run['config']['settings']['model']} on {run['config']['settings']['dataset']}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(path, fig)
+    return path
+
+
+def hypervolume_figure(run: dict, path: Path) -> Path:
+    h = run["history"]
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.plot(h["generation"], h["hypervolume"], marker=".")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("hypervolume of the feasible front\n(reference point (1, 1))")
+    ax.grid(alpha=0.3)
+    save_figure(path, fig)
+    return path
+
+
+def filters_figure(run: dict, path: Path) -> Path:
+    base, ft = run["base"], run["finetuned"]
+    layers = base["layers"]
+    width = 0.8 / (len(ft) + 1)
+    pos = np.arange(len(layers))
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.2 * len(layers) + 3), 4))
+    ax.bar(pos, base["filters"], width, color="lightgrey", label="base")
+    for i, (_, row) in enumerate(ft.iterrows()):
+        ax.bar(pos + (i + 1) * width, [row[f"kept_{n}"] for n in layers], width,
+               label=f"model {i} ({row['filters_pruned_pct']:.0f}% pruned)")
+    ax.set_xticks(pos + width * len(ft) / 2, [f"layer {n}" for n in layers])
+    ax.set_ylabel("filters kept")
+    ax.legend(fontsize=8)
+    save_figure(path, fig)
+    return path

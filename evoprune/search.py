@@ -30,7 +30,7 @@ from .io import write_csv, write_json
 from .measure import count_flops, count_params, latency_ms
 from .models import build_model, check_input_shape, save_pruned
 from .problems import FilterPruningProblem
-from .pruning import physically_prune
+from .pruning import PrunableStructure, physically_prune
 from .select import non_dominated, uniform_along_front
 from .train import TrainConfig, cache_key, evaluate, fit, train_cached
 
@@ -60,7 +60,7 @@ class HistoryRecorder(Callback):
 
     def notify(self, algorithm):
         problem, opt = algorithm.problem, algorithm.opt
-        F = opt.get("F")[opt.get("feasible")[:, 0]] if len(opt) else np.empty((0, 2))
+        F = opt.get("F")[opt.get("feas")] if len(opt) else np.empty((0, 2))
         row = {
             "generation": algorithm.n_gen,
             "evaluations": algorithm.evaluator.n_eval,
@@ -111,7 +111,7 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
                                                                            "in_channels": data.input_shape[0]}}
     model = model if model is not None else build_model(cfg.model, **arch["kwargs"])
     check_input_shape(model, data.input_shape, f"model {cfg.model if arch else type(model).__name__}")
-    problem = None
+    structure = PrunableStructure(model, data.input_shape)  # rejects a model with nothing to prune
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", {"settings": cfg.to_dict(), "arch": arch, "data_sizes": data.sizes(),
                                      "versions": _versions()})
@@ -125,7 +125,7 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
 
     with _timed(timings, "build_problem"):
         problem = FilterPruningProblem(model, data.val, cfg.max_ratio, cfg.max_drop, cfg.criterion,
-                                       batch_size=cfg.eval_batch_size)
+                                       structure=structure, batch_size=cfg.eval_batch_size)
     base = _base_metrics(model, problem, data)
     write_json(out / "base.json", base)
     save_pruned(out / "base_model.pt", model, arch, {"role": "base", **base})

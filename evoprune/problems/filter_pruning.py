@@ -45,9 +45,6 @@ class FilterPruningProblem(Problem):
 
     def fitness(self, counts: tuple[int, ...]) -> Fitness:
         """Validation fitness of the network keeping ``counts[i]`` filters in layer i (cached)."""
-        if self.evaluator is None:
-            raise EvopruneError("this problem was unpickled without its model and data; build a new "
-                                "FilterPruningProblem to evaluate candidates")
         if counts in self.evaluator.cache:
             return self.evaluator.cache[counts]
         state = self.structure.slice_state(self.evaluator.state, self.planner.keep(counts))
@@ -65,6 +62,9 @@ class FilterPruningProblem(Problem):
         return np.array([self.planner.counts(x) for x in pop.get("X")], dtype=float)
 
     def _evaluate(self, X, out, *args, **kwargs):
+        if self.evaluator is None:
+            raise EvopruneError("this problem was unpickled without its model and data; build a new "
+                                "FilterPruningProblem to evaluate candidates")
         results = [self.objectives(self.planner.counts(x)) for x in np.atleast_2d(X)]
         out["F"] = np.array([f for f, _ in results])
         out["G"] = np.array([g for _, g in results])

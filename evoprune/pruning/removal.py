@@ -13,7 +13,8 @@ from .structure import PrunableStructure
 def physically_prune(model: nn.Module, structure: PrunableStructure, keep: list[torch.Tensor]) -> nn.Module:
     """Return a pruned copy of ``model`` keeping filters ``keep[i]`` of ``structure.layers[i]``."""
     pruned = copy.deepcopy(model).eval()
-    graph = tp.DependencyGraph().build_dependency(pruned, torch.zeros(1, *structure.input_shape), verbose=False)
+    with torch.enable_grad():  # Torch-Pruning traces through autograd
+        graph = tp.DependencyGraph().build_dependency(pruned, torch.zeros(1, *structure.input_shape), verbose=False)
     modules = dict(pruned.named_modules())
     for layer, k in zip(structure.layers, keep):
         drop = sorted(set(range(layer.channels)) - set(torch.as_tensor(k).tolist()))

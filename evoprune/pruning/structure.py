@@ -42,7 +42,8 @@ class PrunableStructure:
         was_training = model.training
         model.eval()  # tracing runs a forward pass: keep BatchNorm statistics untouched
         try:
-            graph = tp.DependencyGraph().build_dependency(model, torch.zeros(1, *self.input_shape), verbose=False)
+            with torch.enable_grad():  # Torch-Pruning traces through autograd
+                graph = tp.DependencyGraph().build_dependency(model, torch.zeros(1, *self.input_shape), verbose=False)
         finally:
             model.train(was_training)
         convs = [m for m in modules.values() if isinstance(m, nn.Conv2d)]

@@ -1,0 +1,32 @@
+import pytest
+import torch
+
+from evoprune.data import load_dataset
+from evoprune.models import build_model
+from evoprune.train import TrainConfig, fit
+
+
+@pytest.fixture(scope="session")
+def mini():
+    return load_dataset("mnist-mini")
+
+
+@pytest.fixture(scope="session")
+def trained_lenet5(mini):
+    """LeNet-5 after one epoch on mnist-mini: ~95 % accurate, enough to prune meaningfully."""
+    torch.manual_seed(0)
+    model = build_model("lenet5")
+    fit(model, mini.train, TrainConfig(epochs=1, seed=0))
+    return model.eval()
+
+
+def randomise_batchnorm(model):
+    """Give BatchNorm layers non-trivial statistics so slicing mistakes show in the outputs."""
+    gen = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=gen))
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+            m.weight.data.copy_(torch.randn(m.num_features, generator=gen))
+            m.bias.data.copy_(torch.randn(m.num_features, generator=gen))
+    return model.eval()

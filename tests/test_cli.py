@@ -1,0 +1,127 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from evoprune.cli import main
+from evoprune.data import load_dataset
+from evoprune.models import load_pruned
+from evoprune.train import evaluate
+
+TINY = ["--epochs", "1", "--pop-size", "8", "--generations", "3", "--select", "2", "--finetune-epochs", "1",
+        "--max-drop", "0.2"]
+RUN_FILES = ["config.json", "base.json", "base_model.pt", "pareto.csv", "finetuned.csv", "history.csv",
+             "timings.json", "figures/tradeoff.png", "figures/hypervolume.png", "figures/filters_per_layer.png"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "demo"
+    cache = tmp_path_factory.mktemp("cache")
+    assert main(["filters", "--out", str(out), "--cache-dir", str(cache), *TINY]) == 0
+    return out
+
+
+def test_filters_command_writes_the_whole_run_directory(run_dir):
+    for name in RUN_FILES:
+        assert (run_dir / name).is_file(), name
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["settings"]["pop_size"] == 8 and config["settings"]["seed"] == 0
+    assert {"torch", "pymoo", "torch_pruning"} <= set(config["versions"])
+    history = pd.read_csv(run_dir / "history.csv")
+    assert history["generation"].tolist() == [1, 2, 3]
+    assert history["evaluations"].is_monotonic_increasing and history["hypervolume"].iloc[-1] > 0
+
+
+def test_pareto_table_is_non_dominated_and_feasible(run_dir):
+    pareto = pd.read_csv(run_dir / "pareto.csv")
+    assert {"ratio_0", "kept_2", "filters_kept_fraction", "val_error", "params", "flops", "feasible"} <= set(pareto)
+    assert pareto["feasible"].all() and pareto["selected"].sum() == 2
+    F = pareto[["filters_kept_fraction", "val_error"]].to_numpy()
+    for i in range(len(F)):
+        assert not any((F[j] <= F[i]).all() and (F[j] < F[i]).any() for j in range(len(F)))
+
+
+def test_finetuned_models_are_smaller_and_reproduce_their_test_accuracy(run_dir):
+    base = json.loads((run_dir / "base.json").read_text())
+    finetuned = pd.read_csv(run_dir / "finetuned.csv")
+    test = load_dataset("mnist-mini").test
+    for _, row in finetuned.iterrows():
+        model = load_pruned(run_dir / row["model_file"])
+        assert sum(p.numel() for p in model.parameters()) == row["params"] < base["params"]
+        assert evaluate(model, test)["accuracy"] == pytest.approx(row["test_accuracy_after"], abs=1e-9)
+
+
+def test_summary_prints_the_fine_tuned_table(run_dir, capsys):
+    assert main(["summary", str(run_dir)]) == 0
+    text = capsys.readouterr().out
+    assert "lenet5 on mnist-mini" in text and "models/pruned_01.pt" in text and "test_acc_after" in text
+
+
+def test_second_run_reuses_the_cached_base_model(run_dir, tmp_path):
+    cache = json.loads((run_dir / "config.json").read_text())["settings"]["cache_dir"]
+    assert main(["filters", "--out", str(tmp_path / "again"), "--cache-dir", cache, *TINY]) == 0
+    assert json.loads((tmp_path / "again" / "timings.json").read_text())["base_from_cache"] is True
+    same = json.loads((run_dir / "base.json").read_text())["test_accuracy"]
+    assert json.loads((tmp_path / "again" / "base.json").read_text())["test_accuracy"] == same
+
+
+def test_config_file_sets_options_and_command_line_wins(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text('model = "conv1"\npop_size = 6\ngenerations = 2\nselect = 1\nepochs = 1\n'
+                      'finetune_epochs = 1\nmax_drop = 0.3\n')
+    out = tmp_path / "from-config"
+    assert main(["filters", "--config", str(config), "--generations", "1", "--out", str(out),
+                 "--cache-dir", str(tmp_path / "c")]) == 0
+    settings = json.loads((out / "config.json").read_text())["settings"]
+    assert (settings["model"], settings["pop_size"], settings["generations"]) == ("conv1", 6, 1)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "vgg99"], "unknown model 'vgg99'; known: conv1, conv2, conv3, conv4, lenet300, lenet5"),
+    (["--dataset", "svhn"], "unknown dataset 'svhn'; known: fashion-mnist, mnist, mnist-mini"),
+    (["--max-ratio", "1.0"], "max_ratio 1 is outside [0, 1)"),
+    (["--max-ratio", "-0.5"], "max_ratio -0.5 is outside [0, 1)"),
+    (["--pop-size", "0"], "pop_size must be a positive integer, got 0"),
+    (["--generations", "-3"], "generations must be a positive integer, got -3"),
+    (["--epochs", "0"], "epochs must be a positive integer, got 0"),
+    (["--finetune-epochs", "0"], "finetune_epochs must be a positive integer, got 0"),
+    (["--max-drop", "-0.01"], "max_drop -0.01 must be a non-negative accuracy fraction"),
+    (["--model", "lenet300"], "the model has no prunable convolution layer"),
+    (["--dataset", "mnist", "--data-root", "/nonexistent/mnist"], "data directory /nonexistent/mnist does not exist"),
+    (["--criterion", "random"], "unknown importance criterion 'random'; known: l1, l2"),
+])
+def test_bad_input_is_one_sentence_and_exit_2_before_any_compute(tmp_path, capsys, args, message):
+    out = tmp_path / "never"
+    assert main(["filters", "--out", str(out), "--cache-dir", str(tmp_path / "c"), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evoprune: error: ") and message in err and err.count("\n") == 1
+    assert not out.exists() and not (tmp_path / "c").exists()
+
+
+def test_input_shape_the_model_does_not_accept(tmp_path, capsys):
+    from evoprune.config import FilterSearchConfig
+    from evoprune.errors import EvopruneError
+    from evoprune.search import run_filter_search
+    from torch import nn
+
+    wrong = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(10))
+    with pytest.raises(EvopruneError, match=r"does not accept inputs of shape \(1, 28, 28\)"):
+        run_filter_search(FilterSearchConfig(), tmp_path / "x", model=wrong)
+    assert not (tmp_path / "x").exists()
+
+
+def test_existing_run_directory_is_never_overwritten(run_dir, capsys):
+    before = (run_dir / "pareto.csv").read_bytes()
+    assert main(["filters", "--out", str(run_dir), *TINY]) == 2
+    assert "already exists and is not empty" in capsys.readouterr().err
+    assert (run_dir / "pareto.csv").read_bytes() == before
+
+
+def test_console_command_exits_2_without_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "evoprune.cli", "filters", "--out", str(tmp_path / "x"),
+                           "--max-ratio", "2"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "evoprune: error: max_ratio 2 is outside [0, 1)"

@@ -1,0 +1,34 @@
+import pytest
+import torch
+from torch import nn
+
+from evoprune.errors import EvopruneError
+from evoprune.models import MODELS, build_model, check_input_shape
+
+
+def test_registry_holds_the_documented_models():
+    assert MODELS.names() == ["conv1", "conv2", "conv3", "conv4", "lenet300", "lenet5"]
+
+
+@pytest.mark.parametrize("name", ["lenet300", "lenet5", "conv1", "conv2", "conv3", "conv4"])
+def test_every_model_maps_mnist_images_to_ten_logits(name):
+    assert build_model(name)(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_lenet5_is_the_caffe_variant():
+    convs = [m for m in build_model("lenet5").modules() if isinstance(m, nn.Conv2d)]
+    fcs = [m for m in build_model("lenet5").modules() if isinstance(m, nn.Linear)]
+    assert [c.out_channels for c in convs] == [20, 50]
+    assert [(f.in_features, f.out_features) for f in fcs] == [(800, 500), (500, 10)]
+    conv1 = [m for m in build_model("conv1").modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in conv1] == [64]
+
+
+def test_unknown_model_lists_known_ones():
+    with pytest.raises(EvopruneError, match="unknown model 'resnet9'; known: conv1, .*lenet5"):
+        build_model("resnet9")
+
+
+def test_wrong_input_shape_is_one_sentence():
+    with pytest.raises(EvopruneError, match=r"does not accept inputs of shape \(3, 32, 32\)"):
+        check_input_shape(build_model("lenet5"), (3, 32, 32))

@@ -3,58 +3,79 @@ subject to a bound on the validation-accuracy drop."""
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 from pymoo.core.problem import Problem
 from torch import nn
 
+from ..costs import CandidateCosts
 from ..data.splits import TensorSplit
 from ..errors import EvopruneError
-from ..evaluate import Fitness, StateEvaluator
+from ..evaluate import Fitness, FilterEvaluator
 from ..pruning import FilterPlanner, Importance, PrunableStructure
 
-_HEAVY = ("planner", "evaluator")  # model and data: shared by copies, never serialised
+_HEAVY = ("planner", "evaluator", "costs")  # model and data: shared by copies, never serialised
+OBJECTIVES = ("filters", "error", "flops", "params", "latency")
 
 
 class FilterPruningProblem(Problem):
     """x[i] in [0, max_ratio] is the fraction of filters removed from prunable layer i.
 
-    F = (fraction of filters kept, validation error), both minimised.
+    F: the chosen ``objectives``, all minimised and all fractions of the base model: ``filters``
+    (filters kept), ``error`` (validation error), ``flops``, ``params``, ``latency`` (measured CPU
+    time of the sliced network). Default: (filters, error), as EMOFP.
     G = (base accuracy - accuracy) - max_drop <= 0: the accuracy drop stays within ``max_drop``
     (a fraction: 0.01 is one percentage point).
+
+    ``screen``: evaluate every new network on the first ``screen`` validation images first, and on
+    the whole split only if it could still be feasible and non-dominated (Hu et al.'s two-step
+    approximate fitness), with a margin of ``screen_z`` binomial standard errors.
     """
 
     def __init__(self, model: nn.Module, val: TensorSplit, max_ratio: float = 0.95, max_drop: float = 0.01,
                  criterion: str | Importance = "l1", structure: PrunableStructure | None = None,
-                 batch_size: int = 1000):
+                 batch_size: int = 250, objectives: tuple[str, ...] = ("filters", "error"),
+                 screen: int | None = None, screen_z: float = 3.0):
         if not 0 <= max_ratio < 1:
             raise EvopruneError(f"max_ratio {max_ratio:g} is outside [0, 1)")
         if not max_drop >= 0:
             raise EvopruneError(f"max_drop {max_drop:g} must be a non-negative accuracy fraction (0.01 = 1 point)")
+        check_objectives(objectives)
+        if screen is not None and not 0 < screen < len(val):
+            raise EvopruneError(f"screen size {screen} must be between 1 and the {len(val)} validation images")
         structure = structure or PrunableStructure(model, tuple(val.x.shape[1:]))
         self.planner = FilterPlanner(model, structure, criterion)
-        self.evaluator = StateEvaluator(model, val, batch_size)
-        self.max_drop = max_drop
-        self.base = self.evaluator(self.evaluator.state, key=tuple(self.planner.channels.tolist()))
-        super().__init__(n_var=len(structure.layers), n_obj=2, n_ieq_constr=1, xl=0.0, xu=max_ratio,
+        self.evaluator = FilterEvaluator(model, structure, val, batch_size)
+        self.costs = CandidateCosts(model, self.planner)
+        self.max_drop, self.objective_names = max_drop, tuple(objectives)
+        self.screen, self.screen_z = screen, screen_z
+        self.full_counts = tuple(int(c) for c in self.planner.channels)
+        self.base = self.fitness(self.full_counts)
+        super().__init__(n_var=len(structure.layers), n_obj=len(objectives), n_ieq_constr=1, xl=0.0, xu=max_ratio,
                          exclude_from_serialization=list(_HEAVY))
 
     @property
     def structure(self) -> PrunableStructure:
         return self.planner.structure
 
-    def fitness(self, counts: tuple[int, ...]) -> Fitness:
-        """Validation fitness of the network keeping ``counts[i]`` filters in layer i (cached)."""
-        if counts in self.evaluator.cache:
-            return self.evaluator.cache[counts]
-        state = self.structure.slice_state(self.evaluator.state, self.planner.keep(counts))
-        return self.evaluator(state, key=counts)
+    def fitness(self, counts: tuple[int, ...], n: int | None = None) -> Fitness:
+        """Validation fitness of the network keeping ``counts[i]`` filters in layer i (cached), on
+        the whole split or its first ``n`` images."""
+        cache = self.evaluator.cache if n is None else self.evaluator.subset_cache
+        if counts in cache:
+            return cache[counts]
+        return self.evaluator.evaluate(self.planner.keep(counts), key=counts, n=n)
 
-    def objectives(self, counts: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-        fit = self.fitness(counts)
-        f = np.array([self.planner.kept_fraction(counts), fit.error])
-        g = np.array([(self.base.accuracy - fit.accuracy) - self.max_drop])
-        return f, g
+    def objectives(self, counts: tuple[int, ...], fit: Fitness | None = None) -> tuple[np.ndarray, np.ndarray]:
+        fit = fit or self.fitness(counts)
+        values = {"error": lambda: fit.error,
+                  "filters": lambda: self.planner.kept_fraction(counts),
+                  "flops": lambda: self.costs.flops(counts) / self.costs.flops(self.full_counts),
+                  "params": lambda: self.costs.params(counts) / self.costs.params(self.full_counts),
+                  "latency": lambda: self.costs.latency_ms(counts) / self.costs.latency_ms(self.full_counts)}
+        f = np.array([values[name]() for name in self.objective_names])
+        return f, np.array([(self.base.accuracy - fit.accuracy) - self.max_drop])
 
     def counts_of(self, pop) -> np.ndarray:
         """Filters kept per layer for each member of a pymoo population: two members with equal
@@ -65,12 +86,41 @@ class FilterPruningProblem(Problem):
         if self.evaluator is None:
             raise EvopruneError("this problem was unpickled without its model and data; build a new "
                                 "FilterPruningProblem to evaluate candidates")
-        results = [self.objectives(self.planner.counts(x)) for x in np.atleast_2d(X)]
+        front = self._feasible_front() if self.screen else None
+        results = []
+        for x in np.atleast_2d(X):
+            counts = self.planner.counts(x)
+            fit = None
+            if self.screen and counts not in self.evaluator.cache:
+                rough = self.fitness(counts, n=self.screen)
+                if not self.could_matter(counts, rough, front):
+                    fit = rough  # approximate fitness for the algorithm; never enters the front
+            f, g = self.objectives(counts, fit)
+            if fit is None and front is not None and g[0] <= 0:
+                front = np.vstack([front, f])
+            results.append((f, g))
         out["F"] = np.array([f for f, _ in results])
         out["G"] = np.array([g for _, g in results])
 
+    def could_matter(self, counts: tuple[int, ...], rough: Fitness, front: np.ndarray) -> bool:
+        """Whether a network screened on a subset could, on the whole split, be feasible and not
+        dominated by ``front`` (objective vectors of feasible networks evaluated in full)."""
+        n = min(self.screen, len(self.evaluator.y))
+        p = min(max(rough.accuracy, 1 / n), 1 - 1 / n)
+        margin = self.screen_z * math.sqrt(p * (1 - p) / n)
+        best_case = Fitness(min(1.0, rough.accuracy + margin), rough.loss)
+        if (self.base.accuracy - best_case.accuracy) - self.max_drop > 0:
+            return False
+        f, _ = self.objectives(counts, best_case)
+        dominated = np.any(np.all(front <= f, axis=1) & np.any(front < f, axis=1)) if len(front) else False
+        return not dominated
+
+    def _feasible_front(self) -> np.ndarray:
+        rows = [f for f, g in (self.objectives(c) for c in self.evaluator.cache) if g[0] <= 0]
+        return np.array(rows).reshape(len(rows), self.n_obj)
+
     def evaluated(self) -> list[tuple[tuple[int, ...], np.ndarray, np.ndarray]]:
-        """Every distinct network evaluated so far, with its objectives and constraint."""
+        """Every distinct network evaluated on the whole split, with its objectives and constraint."""
         return [(counts, *self.objectives(counts)) for counts in self.evaluator.cache]
 
     def __deepcopy__(self, memo):
@@ -81,3 +131,12 @@ class FilterPruningProblem(Problem):
         for key, value in self.__dict__.items():
             clone.__dict__[key] = value if key in _HEAVY else copy.deepcopy(value, memo)
         return clone
+
+
+def check_objectives(objectives) -> None:
+    unknown = [o for o in objectives if o not in OBJECTIVES]
+    if unknown:
+        raise EvopruneError(f"unknown objective {unknown[0]!r}; known: {', '.join(OBJECTIVES)}")
+    if "error" not in objectives or len(objectives) < 2 or len(set(objectives)) != len(objectives):
+        raise EvopruneError(f"objectives {','.join(objectives)} must name 'error' and at least one size or speed "
+                            "objective, each once")

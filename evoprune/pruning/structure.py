@@ -104,6 +104,10 @@ class PrunableStructure:
     def total_filters(self) -> int:
         return sum(layer.channels for layer in self.layers)
 
+    def deciders(self, key: str) -> set[tuple[int, int]]:
+        """(layer index, dimension) of every decision that slices tensor ``key``."""
+        return {(s.layer, dim) for (k, dim), slices in self._slices.items() if k == key for s in slices}
+
     def slice_state(self, state: dict[str, torch.Tensor], keep: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """A new state dict holding only the kept filters: ``keep[i]`` lists the kept filter indices
         of layer i; coupled tensors (next layer's inputs, BatchNorm, flattened features) follow."""

@@ -13,13 +13,10 @@ same 5,000 validation images, for LeNet-5 and conv4:
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 
 import numpy as np
 import torch
-import torch.nn.utils.prune as torch_prune
-from torch.utils.data import DataLoader, TensorDataset
 
 from evoprune.config import DEFAULT_CACHE
 from evoprune.data import load_dataset
@@ -27,6 +24,7 @@ from evoprune.measure import count_flops
 from evoprune.models import build_model
 from evoprune.problems import FilterPruningProblem
 from evoprune.pruning import physically_prune
+from evoprune.reference import naive_accuracy
 from evoprune.train import TrainConfig, cache_key, evaluate, train_cached
 
 
@@ -39,23 +37,8 @@ def trained(name, data):
     return model.eval()
 
 
-def naive(model, problem, counts):
-    modules_keep = list(zip(problem.structure.layers, problem.planner.keep(counts)))
-    net = copy.deepcopy(model)
-    modules = dict(net.named_modules())
-    for layer, keep in modules_keep:
-        conv, n_pruned = modules[layer.name], layer.channels - len(keep)
-        if n_pruned:
-            torch_prune.ln_structured(conv, "weight", amount=n_pruned, n=1, dim=0)
-            if conv.bias is not None:
-                torch_prune.custom_from_mask(conv, "bias", conv.weight_mask.flatten(1)[:, 0])
-    loader = DataLoader(TensorDataset(problem.evaluator.x, problem.evaluator.y), batch_size=256)
-    correct = 0
-    with torch.no_grad():
-        net.eval()
-        for x, y in loader:
-            correct += int((net(x).argmax(1) == y).sum())
-    return correct / len(loader.dataset)
+def naive(model, problem, counts, val):
+    return naive_accuracy(model, problem.structure, problem.planner.keep(counts), val)
 
 
 def torch_pruning(model, problem, counts, val):
@@ -85,7 +68,7 @@ def bench(name, data, n_candidates, seed):
     flops = np.array([count_flops(model, data.input_shape, problem.structure.slice_state(
         problem.evaluator.state, problem.planner.keep(c))) for c in cands]) * len(data.val)
 
-    t_naive, acc_naive = timed(lambda c: naive(model, problem, c), cands)
+    t_naive, acc_naive = timed(lambda c: naive(model, problem, c, data.val), cands)
     t_tp, acc_tp = timed(lambda c: torch_pruning(model, problem, c, data.val), cands)
     fresh = FilterPruningProblem(model, data.val, max_ratio=0.9)
     per_candidate = []

@@ -23,8 +23,12 @@ HELP = {
     "criterion": "filter importance criterion: l1 or l2",
     "max_ratio": "largest fraction of filters removed from one layer, in [0, 1)",
     "max_drop": "largest allowed validation-accuracy drop, as a fraction (0.05 = 5 points)",
-    "pop_size": "NSGA-II population size",
-    "generations": "NSGA-II generations",
+    "objectives": "comma-separated objectives, all minimised: error and one or more of filters, flops, params, "
+                  "latency (three or more use NSGA-III)",
+    "screen": "two-step fitness: first evaluate each network on this many validation images, and on all of "
+              "them only if it could still be feasible and non-dominated (default: off)",
+    "pop_size": "population size",
+    "generations": "generations of the search",
     "eval_batch_size": "batch size of candidate evaluation",
     "select": "number of models fine-tuned, spread uniformly along the front",
     "finetune_epochs": "fine-tuning epochs per selected model",
@@ -51,9 +55,10 @@ def _parser() -> argparse.ArgumentParser:
         if isinstance(default, bool):
             filters.add_argument(flag, action="store_true", default=None, help=HELP[f.name])
         else:
-            kind = type(default) if default is not None else (int if f.name == "val_size" else str)
+            kind = {"val_size": int, "screen": int, "objectives": str, "data_root": str, "cache_dir": str}.get(
+                f.name, type(default))
             filters.add_argument(flag, type=kind, default=None, metavar=f.name.upper(),
-                                 help=f"{HELP[f.name]} (default: {default})")
+                                 help=f"{HELP[f.name]} (default: {_show(default)})")
 
     summary = sub.add_parser("summary", help="print the summary table of a run directory",
                              description="Print a run's base model, search and fine-tuned models.")
@@ -61,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list known models, data sets and importance criteria",
                    description="List what can be named on the command line.")
     return parser
+
+
+def _show(default) -> str:
+    return ",".join(default) if isinstance(default, tuple) else str(default)
 
 
 def _run_filters(args) -> None:

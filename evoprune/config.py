@@ -35,6 +35,8 @@ class FilterSearchConfig:
     criterion: str = "l1"
     max_ratio: float = 0.95
     max_drop: float = 0.05
+    objectives: tuple[str, ...] = ("filters", "error")
+    screen: int | None = None
     pop_size: int = 40
     generations: int = 30
     eval_batch_size: int = 1000
@@ -56,6 +58,15 @@ class FilterSearchConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise EvopruneError(f"{name} must be a positive integer, got {value!r}")
+        from .problems.filter_pruning import check_objectives
+
+        if isinstance(self.objectives, str):
+            self.objectives = tuple(o.strip() for o in self.objectives.split(",") if o.strip())
+        self.objectives = tuple(self.objectives)
+        check_objectives(self.objectives)
+        if self.screen is not None and (isinstance(self.screen, bool) or not isinstance(self.screen, int)
+                                        or self.screen <= 0):
+            raise EvopruneError(f"screen must be a positive number of validation images, got {self.screen!r}")
         if not 0 <= self.max_ratio < 1:
             raise EvopruneError(f"max_ratio {self.max_ratio:g} is outside [0, 1)")
         if not self.max_drop >= 0:

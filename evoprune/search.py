@@ -1,6 +1,7 @@
 """Run a filter-pruning search end to end: base model, pymoo search, selection, fine-tuning, files."""
 from __future__ import annotations
 
+import math
 import platform
 import random
 import time
@@ -14,11 +15,13 @@ import pymoo
 import torch
 import torch_pruning
 from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.algorithms.moo.nsga3 import NSGA3
 from pymoo.core.algorithm import Algorithm
 from pymoo.core.callback import Callback
 from pymoo.core.duplicate import DefaultDuplicateElimination
 from pymoo.indicators.hv import HV
 from pymoo.optimize import minimize
+from pymoo.util.ref_dirs import get_reference_directions
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -30,11 +33,12 @@ from .io import write_csv, write_json
 from .measure import count_flops, count_params, latency_ms
 from .models import build_model, check_input_shape, save_pruned
 from .problems import FilterPruningProblem
+from .problems.filter_pruning import COLUMN
 from .pruning import PrunableStructure, physically_prune
 from .select import non_dominated, uniform_along_front
 from .train import TrainConfig, cache_key, evaluate, fit, train_cached
 
-HV_REFERENCE = np.array([1.0, 1.0])  # both objectives are fractions in [0, 1]
+
 
 
 def seed_everything(seed: int) -> None:
@@ -60,20 +64,32 @@ class HistoryRecorder(Callback):
 
     def notify(self, algorithm):
         problem, opt = algorithm.problem, algorithm.opt
-        F = opt.get("F")[opt.get("feas")] if len(opt) else np.empty((0, 2))
+        F = opt.get("F")[opt.get("feas")] if len(opt) else np.empty((0, problem.n_obj))
         row = {
             "generation": algorithm.n_gen,
             "evaluations": algorithm.evaluator.n_eval,
-            "distinct_networks": len(problem.evaluator.cache),
+            "distinct_networks": len(problem.evaluator.cache.keys() | problem.evaluator.subset_cache.keys()),
+            "full_evaluations": problem.evaluator.computed,
             "feasible_front_size": len(F),
-            "hypervolume": float(HV(ref_point=HV_REFERENCE)(F)) if len(F) else 0.0,
-            "best_filters_kept_fraction": float(F[:, 0].min()) if len(F) else np.nan,
-            "best_val_error": float(F[:, 1].min()) if len(F) else np.nan,
+            # every objective is a fraction of the base model (or an error rate): reference point 1
+            "hypervolume": float(HV(ref_point=np.ones(problem.n_obj))(F)) if len(F) else 0.0,
         }
+        for j, name in enumerate(problem.objective_names):
+            row[f"best_{COLUMN[name]}"] = float(F[:, j].min()) if len(F) else np.nan
         self.rows.append(row)
         if self.progress is not None:
             self.progress.update()
             self.progress.set_postfix(hv=f"{row['hypervolume']:.4f}", front=row["feasible_front_size"])
+
+
+def default_algorithm(problem: FilterPruningProblem, pop_size: int) -> Algorithm:
+    """NSGA-II for two objectives, NSGA-III for more; networks with equal filter counts are duplicates."""
+    duplicates = DefaultDuplicateElimination(epsilon=0.5, func=problem.counts_of)
+    if problem.n_obj == 2:
+        return NSGA2(pop_size=pop_size, eliminate_duplicates=duplicates)
+    partitions = max(1, round((pop_size * math.factorial(problem.n_obj - 1)) ** (1 / (problem.n_obj - 1))) - 1)
+    ref_dirs = get_reference_directions("das-dennis", problem.n_obj, n_partitions=partitions)
+    return NSGA3(ref_dirs=ref_dirs, pop_size=max(pop_size, len(ref_dirs)), eliminate_duplicates=duplicates)
 
 
 @dataclass
@@ -125,14 +141,14 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
 
     with _timed(timings, "build_problem"):
         problem = FilterPruningProblem(model, data.val, cfg.max_ratio, cfg.max_drop, cfg.criterion,
-                                       structure=structure, batch_size=cfg.eval_batch_size)
+                                       structure=structure, batch_size=cfg.eval_batch_size,
+                                       objectives=tuple(cfg.objectives), screen=cfg.screen)
     base = _base_metrics(model, problem, data)
     write_json(out / "base.json", base)
     save_pruned(out / "base_model.pt", model, arch, {"role": "base", **base})
 
     with _timed(timings, "search"):
-        algorithm = algorithm or NSGA2(pop_size=cfg.pop_size, eliminate_duplicates=DefaultDuplicateElimination(
-            epsilon=0.5, func=problem.counts_of))
+        algorithm = algorithm or default_algorithm(problem, cfg.pop_size)
         with tqdm(total=cfg.generations, desc="search", unit="gen", leave=False) as bar:
             recorder = HistoryRecorder(bar)
             minimize(problem, algorithm, ("n_gen", cfg.generations), seed=cfg.seed, callback=recorder,
@@ -141,8 +157,9 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
     write_csv(out / "history.csv", history)
 
     with _timed(timings, "front"):
-        pareto = _pareto_table(problem, model, data, base)
-    chosen = uniform_along_front(pareto[["filters_kept_fraction", "val_error"]].to_numpy(), cfg.select)
+        pareto = _pareto_table(problem, base)
+    size = next(COLUMN[o] for o in problem.objective_names if o != "error")
+    chosen = uniform_along_front(pareto[[size]].to_numpy(), cfg.select)
     pareto["selected"] = False
     pareto.loc[chosen, "selected"] = True
     write_csv(out / "pareto.csv", pareto)
@@ -173,26 +190,25 @@ def _base_metrics(model: nn.Module, problem: FilterPruningProblem, data: Dataset
     }
 
 
-def _pareto_table(problem: FilterPruningProblem, model: nn.Module, data: DatasetSplits, base: dict) -> pd.DataFrame:
-    """The non-dominated feasible networks among all those evaluated during the search."""
-    evaluated = problem.evaluated()
-    feasible = [(c, f) for c, f, g in evaluated if g[0] <= 0]
+def _pareto_table(problem: FilterPruningProblem, base: dict) -> pd.DataFrame:
+    """The non-dominated feasible networks among all those evaluated in full during the search."""
+    feasible = [(c, f) for c, f, g in problem.evaluated() if g[0] <= 0]
     if not feasible:
         raise EvopruneError(f"no evaluated network met the accuracy bound max_drop={problem.max_drop:g}; "
                             "loosen --max-drop or lower --max-ratio")
-    F = np.array([f for _, f in feasible])
     layers = [layer.name for layer in problem.structure.layers]
+    costs, full = problem.costs, problem.full_counts
     rows = []
-    for i in non_dominated(F):
-        counts, f = feasible[i]
-        state = problem.structure.slice_state(problem.evaluator.state, problem.planner.keep(counts))
-        params, flops = count_params(model, state), count_flops(model, data.input_shape, state)
-        row = {f"ratio_{n}": 1 - k / c for n, k, c in zip(layers, counts, problem.planner.channels)}
+    for i in non_dominated(np.array([f for _, f in feasible])):
+        counts = feasible[i][0]
+        accuracy = problem.fitness(counts).accuracy
+        row = {f"ratio_{n}": 1 - k / c for n, k, c in zip(layers, counts, full)}
         row.update({f"kept_{n}": k for n, k in zip(layers, counts)})
-        row.update(filters_kept=int(sum(counts)), filters_kept_fraction=f[0], val_error=f[1],
-                   val_accuracy=1 - f[1], accuracy_drop=base["val_accuracy"] - (1 - f[1]), feasible=True,
-                   params=params, params_fraction=params / base["params"], flops=flops,
-                   flops_fraction=flops / base["flops"])
+        row.update(filters_kept=int(sum(counts)), filters_kept_fraction=problem.planner.kept_fraction(counts),
+                   val_error=1 - accuracy, val_accuracy=accuracy, accuracy_drop=base["val_accuracy"] - accuracy,
+                   feasible=True, params=int(costs.params(counts)), params_fraction=costs.params(counts) / costs.params(full),
+                   flops=int(costs.flops(counts)), flops_fraction=costs.flops(counts) / costs.flops(full),
+                   latency_fraction=costs.latency_ms(counts) / costs.latency_ms(full))
         rows.append(row)
     return pd.DataFrame(rows).sort_values("filters_kept_fraction", ignore_index=True)
 

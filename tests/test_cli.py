@@ -92,6 +92,8 @@ def test_config_file_sets_options_and_command_line_wins(tmp_path, capsys):
     (["--model", "lenet300"], "the model has no prunable convolution layer"),
     (["--dataset", "mnist", "--data-root", "/nonexistent/mnist"], "data directory /nonexistent/mnist does not exist"),
     (["--criterion", "random"], "unknown importance criterion 'random'; known: l1, l2"),
+    (["--objectives", "filters,accuracy"], "unknown objective 'accuracy'; known: filters, error, flops"),
+    (["--screen", "0"], "screen must be a positive number of validation images, got 0"),
 ])
 def test_bad_input_is_one_sentence_and_exit_2_before_any_compute(tmp_path, capsys, args, message):
     out = tmp_path / "never"
@@ -125,3 +127,14 @@ def test_console_command_exits_2_without_traceback(tmp_path):
                            "--max-ratio", "2"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "evoprune: error: max_ratio 2 is outside [0, 1)"
+
+
+def test_three_objectives_with_screening_run_end_to_end(tmp_path):
+    out = tmp_path / "latency"
+    assert main(["filters", "--out", str(out), "--cache-dir", str(tmp_path / "c"), *TINY,
+                 "--objectives", "filters,error,latency", "--screen", "300"]) == 0
+    history = pd.read_csv(out / "history.csv")
+    assert "best_latency_fraction" in history and history["hypervolume"].iloc[-1] > 0
+    assert (history["full_evaluations"] <= history["distinct_networks"]).all()
+    pareto = pd.read_csv(out / "pareto.csv")
+    assert (pareto["latency_fraction"] > 0).all() and pareto["selected"].sum() == 2

@@ -17,6 +17,8 @@ from ..pruning import FilterPlanner, Importance, PrunableStructure
 
 _HEAVY = ("planner", "evaluator", "costs")  # model and data: shared by copies, never serialised
 OBJECTIVES = ("filters", "error", "flops", "params", "latency")
+COLUMN = {"filters": "filters_kept_fraction", "error": "val_error", "flops": "flops_fraction",
+          "params": "params_fraction", "latency": "latency_fraction"}  # their names in run tables
 
 
 class FilterPruningProblem(Problem):

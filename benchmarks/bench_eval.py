@@ -6,7 +6,8 @@ same 5,000 validation images, for LeNet-5 and conv4:
   naive          copy.deepcopy the base model, mask the pruned filters (and their biases) with
                  torch.nn.utils.prune.ln_structured, evaluate through a DataLoader (batch 256)
   torch-pruning  copy.deepcopy + Torch-Pruning physical pruning per candidate, evaluate on tensors
-  evoprune       the evaluator inside FilterPruningProblem (a fresh problem: no cache carried over)
+  evoprune       FilterPruningProblem.evaluate on the candidates as one population (a fresh problem:
+                 no cache carried over); "+screen" adds the two-step screen
 
     python benchmarks/bench_eval.py --data-root ../shared/data/MNIST
 """
@@ -20,7 +21,6 @@ import torch
 
 from evoprune.config import DEFAULT_CACHE
 from evoprune.data import load_dataset
-from evoprune.measure import count_flops
 from evoprune.models import build_model
 from evoprune.problems import FilterPruningProblem
 from evoprune.pruning import physically_prune
@@ -60,28 +60,45 @@ def matmul_gflops(n=2048, repeats=5):
     return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def bench(name, data, n_candidates, seed):
+def bench(name, data, n_candidates, seed, screen):
     model = trained(name, data)
     problem = FilterPruningProblem(model, data.val, max_ratio=0.9)
-    rng = np.random.default_rng(seed)
-    cands = list(dict.fromkeys(problem.planner.counts(r) for r in rng.uniform(0, 0.9, (n_candidates, problem.n_var))))
-    flops = np.array([count_flops(model, data.input_shape, problem.structure.slice_state(
-        problem.evaluator.state, problem.planner.keep(c))) for c in cands]) * len(data.val)
+    X = np.random.default_rng(seed).uniform(0, 0.9, (n_candidates, problem.n_var))
+    cands = list(dict.fromkeys(problem.planner.counts(x) for x in X))
+    X = np.array([[1 - k / c for k, c in zip(counts, problem.planner.channels)] for counts in cands])
+    flops = np.array([problem.costs.flops(c) for c in cands]) * len(data.val)
 
     t_naive, acc_naive = timed(lambda c: naive(model, problem, c, data.val), cands)
     t_tp, acc_tp = timed(lambda c: torch_pruning(model, problem, c, data.val), cands)
+    # evoprune as inside a search: the population in one vectorised Problem.evaluate call
     fresh = FilterPruningProblem(model, data.val, max_ratio=0.9)
+    start = time.perf_counter()
+    fresh.evaluate(X)
+    t_evo = time.perf_counter() - start
+    acc_evo = [fresh.fitness(c).accuracy for c in cands]
+    # with the two-step screen, once a front exists (here: from the other half of the candidates)
+    screened = FilterPruningProblem(model, data.val, max_ratio=0.9, screen=screen)
+    half = len(cands) // 2
+    screened.evaluate(X[:half])
+    start = time.perf_counter()
+    screened.evaluate(X[half:])
+    t_screen = (time.perf_counter() - start) / (len(cands) - half) * len(cands)
+    full_share = sum(c in screened.evaluator.cache for c in cands[half:]) / (len(cands) - half)
+    # one candidate at a time on one thread, for the cost-against-FLOPs fit
+    single = FilterPruningProblem(model, data.val, max_ratio=0.9)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     per_candidate = []
     for c in cands:
         start = time.perf_counter()
-        fresh.fitness(c)
+        single.fitness(c)
         per_candidate.append(time.perf_counter() - start)
-    t_evo = sum(per_candidate)
-    acc_evo = [fresh.fitness(c).accuracy for c in cands]
+    torch.set_num_threads(threads)
     slope, intercept = np.polyfit(flops / 1e9, per_candidate, 1)
     r2 = np.corrcoef(flops, per_candidate)[0, 1] ** 2
     return {"model": name, "n": len(cands), "naive": len(cands) / t_naive, "tp": len(cands) / t_tp,
-            "evo": len(cands) / t_evo, "gflops": flops.sum() / 1e9 / t_evo,
+            "evo": len(cands) / t_evo, "screen": len(cands) / t_screen, "full_share": full_share,
+            "gflops": flops.sum() / 1e9 / t_evo,
             "diff_naive": max(abs(a - b) for a, b in zip(acc_naive, acc_evo)),
             "diff_tp": max(abs(a - b) for a, b in zip(acc_tp, acc_evo)),
             "slope_ms_per_gflop": slope * 1e3, "intercept_ms": intercept * 1e3, "r2": r2}
@@ -93,25 +110,31 @@ def main():
     parser.add_argument("--candidates", type=int, default=50)
     parser.add_argument("--models", default="lenet5,conv4")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--screen", type=int, default=1000, help="subset size of the two-step screen")
     args = parser.parse_args()
     data = (load_dataset("mnist", args.data_root, val_size=5000) if args.data_root
             else load_dataset("mnist-mini", val_size=5000))
     ceiling = matmul_gflops()
     print(f"data: {data.name}, {len(data.val)} validation images; torch threads: {torch.get_num_threads()}")
     print(f"dense float32 matmul (2048^3): {ceiling:.1f} GFLOP/s on this machine\n")
-    rows = [bench(name, data, args.candidates, args.seed) for name in args.models.split(",")]
-    print(f"{'model':8} {'cands':>5} {'naive/s':>8} {'TP/s':>8} {'evoprune/s':>10} {'vs naive':>9} {'vs TP':>7} "
-          f"{'GFLOP/s':>8} {'% of matmul':>11} {'max |acc diff| naive, TP':>25}")
+    rows = [bench(name, data, args.candidates, args.seed, args.screen) for name in args.models.split(",")]
+    print(f"{'model':8} {'cands':>5} {'naive/s':>8} {'TP/s':>7} {'evoprune/s':>10} {'vs naive':>8} {'vs TP':>6} "
+          f"{'GFLOP/s':>7} {'of matmul':>9} {'|acc diff| naive,TP':>19} {'+screen/s':>9} {'vs naive':>8} {'in full':>7}")
     for r in rows:
-        print(f"{r['model']:8} {r['n']:5d} {r['naive']:8.2f} {r['tp']:8.2f} {r['evo']:10.2f} "
-              f"{r['evo'] / r['naive']:8.1f}x {r['evo'] / r['tp']:6.1f}x {r['gflops']:8.1f} "
-              f"{100 * r['gflops'] / ceiling:10.0f}% {r['diff_naive']:12.4f}, {r['diff_tp']:.4f}")
-    print("\nevaluation time against candidate FLOPs (least squares over the candidates):")
+        print(f"{r['model']:8} {r['n']:5d} {r['naive']:8.2f} {r['tp']:7.2f} {r['evo']:10.2f} "
+              f"{r['evo'] / r['naive']:7.1f}x {r['evo'] / r['tp']:5.1f}x {r['gflops']:7.1f} "
+              f"{100 * r['gflops'] / ceiling:8.0f}% {r['diff_naive']:11.4f},{r['diff_tp']:.4f} "
+              f"{r['screen']:9.2f} {r['screen'] / r['naive']:7.1f}x {100 * r['full_share']:6.0f}%")
+    print("\n+screen: the two-step screen on the first --screen validation images; 'in full': share of those "
+          "candidates that still needed the whole validation set")
+    print("\nevaluation time of one candidate on one thread against its FLOPs on the validation set "
+          "(least squares):")
     for r in rows:
         print(f"{r['model']:8} time = {r['slope_ms_per_gflop']:.2f} ms/GFLOP x FLOPs + {r['intercept_ms']:.2f} ms, "
               f"R^2 = {r['r2']:.3f}")
     lenet5 = next((r for r in rows if r["model"] == "lenet5"), rows[0])
-    print(f"speedup_vs_naive={lenet5['evo'] / lenet5['naive']:.2f} speedup_vs_torch_pruning={lenet5['evo'] / lenet5['tp']:.2f}")
+    print(f"speedup_vs_naive={lenet5['evo'] / lenet5['naive']:.2f} speedup_vs_torch_pruning={lenet5['evo'] / lenet5['tp']:.2f} "
+          f"speedup_vs_naive_with_screen={lenet5['screen'] / lenet5['naive']:.2f}")
 
 
 if __name__ == "__main__":

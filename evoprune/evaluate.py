@@ -5,7 +5,10 @@ through the base module with ``torch.func.functional_call``, so no candidate cop
 """
 from __future__ import annotations
 
+import copy
+import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Hashable
 
@@ -83,14 +86,20 @@ class FilterEvaluator(StateEvaluator):
     first conv and its BatchNorm, activation, pooling) does not depend on the candidate beyond
     which channels it keeps: it runs once for the whole split, and each candidate only selects
     its channels from the stored output. Other networks run whole on the sliced state.
+
+    ``evaluate_many`` runs distinct candidates side by side on ``workers`` threads with one
+    intra-op thread each: small networks use the cores better that way than by splitting each
+    operation across them (see benchmarks/bench_eval.py).
     """
 
     def __init__(self, model: nn.Module, structure: PrunableStructure, split: TensorSplit, batch_size: int = 250,
-                 prefix_memory: int = 2 * 1024 ** 3):
+                 workers: int | None = None, prefix_memory: int = 2 * 1024 ** 3):
         super().__init__(model, split, batch_size)
         self.structure = structure
+        self.workers = workers or torch.get_num_threads()
         self.prefix_out: torch.Tensor | None = None
-        self.suffix: nn.Module | None = None
+        self.network: nn.Module = self.model  # what runs per candidate: the whole model or its suffix
+        self.inputs = self.x
         end = _prefix_end(model, structure)
         if end is not None:
             children = list(model.named_children())
@@ -100,22 +109,51 @@ class FilterEvaluator(StateEvaluator):
                 if per_image * len(self.y) <= prefix_memory:
                     self.prefix_out = torch.cat([prefix(self.x[i:i + batch_size])
                                                  for i in range(0, len(self.y), batch_size)])
-                    self.suffix = nn.Sequential(OrderedDict(children[end:])).eval()
-                    self.suffix_keys = set(self.suffix.state_dict())
+                    self.network = nn.Sequential(OrderedDict(children[end:])).eval()
+                    self.inputs = self.prefix_out
+        self.network_keys = set(self.network.state_dict())
+        self._local = threading.local()
+        self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def suffix(self) -> nn.Module | None:
+        return self.network if self.prefix_out is not None else None
+
+    def _compute(self, keep: list[torch.Tensor], n: int | None) -> Fitness:
+        # functional_call swaps tensors into the module it runs: each thread needs its own skeleton
+        if threading.current_thread() is threading.main_thread():
+            network = self.network
+        else:
+            network = getattr(self._local, "network", None)
+            if network is None:
+                network = self._local.network = copy.deepcopy(self.network)
+        state = self.structure.slice_state(self.state, keep)
+        state = {k: v for k, v in state.items() if k in self.network_keys}
+        if self.prefix_out is None:
+            return self._score(lambda x: functional_call(network, state, (x,)), self.inputs, n)
+        channels = keep[0]
+        return self._score(lambda h: functional_call(network, state, (h.index_select(1, channels),)), self.inputs, n)
 
     def evaluate(self, keep: list[torch.Tensor], key: Hashable | None = None, n: int | None = None) -> Fitness:
         """Fitness of the network keeping filters ``keep[i]`` of prunable layer i, on the whole
         split or on its first ``n`` images."""
-        def compute() -> Fitness:
-            state = self.structure.slice_state(self.state, keep)
-            if self.suffix is None:
-                return self._score(lambda x: functional_call(self.model, state, (x,)), self.x, n)
-            sub = {k: v for k, v in state.items() if k in self.suffix_keys}
-            channels = keep[0]
-            return self._score(lambda h: functional_call(self.suffix, sub, (h.index_select(1, channels),)),
-                               self.prefix_out, n)
+        return self._cached(key, n, lambda: self._compute(keep, n))
 
-        return self._cached(key, n, compute)
+    def evaluate_many(self, keeps: list[list[torch.Tensor]], keys: list[Hashable], n: int | None = None) -> list[Fitness]:
+        """``evaluate`` for many candidates, the uncached ones in parallel."""
+        cache = self.cache if n is None else self.subset_cache
+        todo = [(keep, key) for keep, key in zip(keeps, keys) if key not in cache]
+        if self.workers > 1 and len(todo) > 1:
+            self._pool = self._pool or ThreadPoolExecutor(self.workers, thread_name_prefix="evoprune-eval")
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                results = list(self._pool.map(lambda item: self._compute(item[0], n), todo))
+            finally:
+                torch.set_num_threads(threads)
+            for (_, key), fitness in zip(todo, results):
+                self._cached(key, n, lambda fitness=fitness: fitness)
+        return [self.evaluate(keep, key, n) for keep, key in zip(keeps, keys)]
 
 
 def _prefix_end(model: nn.Module, structure: PrunableStructure) -> int | None:

@@ -33,12 +33,13 @@ class FilterPruningProblem(Problem):
     ``screen``: evaluate every new network on the first ``screen`` validation images first, and on
     the whole split only if it could still be feasible and non-dominated (Hu et al.'s two-step
     approximate fitness), with a margin of ``screen_z`` binomial standard errors.
+    ``workers``: candidates evaluated side by side (default: torch's thread count).
     """
 
     def __init__(self, model: nn.Module, val: TensorSplit, max_ratio: float = 0.95, max_drop: float = 0.01,
                  criterion: str | Importance = "l1", structure: PrunableStructure | None = None,
                  batch_size: int = 250, objectives: tuple[str, ...] = ("filters", "error"),
-                 screen: int | None = None, screen_z: float = 3.0):
+                 screen: int | None = None, screen_z: float = 3.0, workers: int | None = None):
         if not 0 <= max_ratio < 1:
             raise EvopruneError(f"max_ratio {max_ratio:g} is outside [0, 1)")
         if not max_drop >= 0:
@@ -48,7 +49,7 @@ class FilterPruningProblem(Problem):
             raise EvopruneError(f"screen size {screen} must be between 1 and the {len(val)} validation images")
         structure = structure or PrunableStructure(model, tuple(val.x.shape[1:]))
         self.planner = FilterPlanner(model, structure, criterion)
-        self.evaluator = FilterEvaluator(model, structure, val, batch_size)
+        self.evaluator = FilterEvaluator(model, structure, val, batch_size, workers)
         self.costs = CandidateCosts(model, self.planner)
         self.max_drop, self.objective_names = max_drop, tuple(objectives)
         self.screen, self.screen_z = screen, screen_z
@@ -88,21 +89,22 @@ class FilterPruningProblem(Problem):
         if self.evaluator is None:
             raise EvopruneError("this problem was unpickled without its model and data; build a new "
                                 "FilterPruningProblem to evaluate candidates")
-        front = self._feasible_front() if self.screen else None
-        results = []
-        for x in np.atleast_2d(X):
-            counts = self.planner.counts(x)
-            fit = None
-            if self.screen and counts not in self.evaluator.cache:
-                rough = self.fitness(counts, n=self.screen)
-                if not self.could_matter(counts, rough, front):
-                    fit = rough  # approximate fitness for the algorithm; never enters the front
-            f, g = self.objectives(counts, fit)
-            if fit is None and front is not None and g[0] <= 0:
-                front = np.vstack([front, f])
-            results.append((f, g))
+        counts = [self.planner.counts(x) for x in np.atleast_2d(X)]
+        new = [c for c in dict.fromkeys(counts) if c not in self.evaluator.cache]
+        approx: dict[tuple[int, ...], Fitness] = {}
+        if self.screen and new:
+            front = self._feasible_front()
+            for c, rough in zip(new, self.evaluate_counts(new, n=self.screen)):
+                if not self.could_matter(c, rough, front):
+                    approx[c] = rough  # approximate fitness for the algorithm; never enters the front
+        self.evaluate_counts([c for c in new if c not in approx])
+        results = [self.objectives(c, approx.get(c)) for c in counts]
         out["F"] = np.array([f for f, _ in results])
         out["G"] = np.array([g for _, g in results])
+
+    def evaluate_counts(self, counts: list[tuple[int, ...]], n: int | None = None) -> list[Fitness]:
+        """Fitness of many networks, distinct uncached ones evaluated in parallel."""
+        return self.evaluator.evaluate_many([self.planner.keep(c) for c in counts], counts, n)
 
     def could_matter(self, counts: tuple[int, ...], rough: Fitness, front: np.ndarray) -> bool:
         """Whether a network screened on a subset could, on the whole split, be feasible and not

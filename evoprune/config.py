@@ -60,6 +60,11 @@ class FilterSearchConfig:
                 raise EvopruneError(f"{name} must be a positive integer, got {value!r}")
         from .problems.filter_pruning import check_objectives
 
+        for name in ("max_ratio", "max_drop", "lr", "finetune_lr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise EvopruneError(f"{name} must be a number, got {value!r}")
+
         if isinstance(self.objectives, str):
             self.objectives = tuple(o.strip() for o in self.objectives.split(",") if o.strip())
         self.objectives = tuple(self.objectives)

@@ -138,3 +138,15 @@ def test_three_objectives_with_screening_run_end_to_end(tmp_path):
     assert (history["full_evaluations"] <= history["distinct_networks"]).all()
     pareto = pd.read_csv(out / "pareto.csv")
     assert (pareto["latency_fraction"] > 0).all() and pareto["selected"].sum() == 2
+
+
+def test_config_file_with_a_wrong_type_or_unknown_key_is_rejected(tmp_path, capsys):
+    bad_type, unknown, broken = tmp_path / "a.toml", tmp_path / "b.toml", tmp_path / "c.toml"
+    bad_type.write_text('max_ratio = "high"\n')
+    unknown.write_text("population = 10\n")
+    broken.write_text("pop_size = = 3\n")
+    for path, message in [(bad_type, "max_ratio must be a number, got 'high'"),
+                          (unknown, "has unknown setting 'population'"), (broken, "is not valid TOML")]:
+        assert main(["filters", "--config", str(path), "--out", str(tmp_path / "x")]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

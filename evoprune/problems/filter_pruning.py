@@ -2,8 +2,6 @@
 subject to a bound on the validation-accuracy drop."""
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 from pymoo.core.problem import Problem
 from torch import nn
@@ -12,17 +10,18 @@ from ..data.splits import TensorSplit
 from ..errors import EvopruneError
 from ..evaluate import Fitness, StateEvaluator
 from ..pruning import FilterPlanner, Importance, PrunableStructure
+from .sharing import SharesHeavyParts
 
-_HEAVY = ("planner", "evaluator")  # model and data: shared by copies, never serialised
 
-
-class FilterPruningProblem(Problem):
+class FilterPruningProblem(SharesHeavyParts, Problem):
     """x[i] in [0, max_ratio] is the fraction of filters removed from prunable layer i.
 
     F = (fraction of filters kept, validation error), both minimised.
     G = (base accuracy - accuracy) - max_drop <= 0: the accuracy drop stays within ``max_drop``
     (a fraction: 0.01 is one percentage point).
     """
+
+    HEAVY = ("planner", "evaluator")  # model and data: shared by copies, never serialised
 
     def __init__(self, model: nn.Module, val: TensorSplit, max_ratio: float = 0.95, max_drop: float = 0.01,
                  criterion: str | Importance = "l1", structure: PrunableStructure | None = None,
@@ -37,7 +36,7 @@ class FilterPruningProblem(Problem):
         self.max_drop = max_drop
         self.base = self.evaluator(self.evaluator.state, key=tuple(self.planner.channels.tolist()))
         super().__init__(n_var=len(structure.layers), n_obj=2, n_ieq_constr=1, xl=0.0, xu=max_ratio,
-                         exclude_from_serialization=list(_HEAVY))
+                         exclude_from_serialization=list(self.HEAVY))
 
     @property
     def structure(self) -> PrunableStructure:
@@ -62,9 +61,7 @@ class FilterPruningProblem(Problem):
         return np.array([self.planner.counts(x) for x in pop.get("X")], dtype=float)
 
     def _evaluate(self, X, out, *args, **kwargs):
-        if self.evaluator is None:
-            raise EvopruneError("this problem was unpickled without its model and data; build a new "
-                                "FilterPruningProblem to evaluate candidates")
+        self.require_heavy_parts()
         results = [self.objectives(self.planner.counts(x)) for x in np.atleast_2d(X)]
         out["F"] = np.array([f for f, _ in results])
         out["G"] = np.array([g for _, g in results])
@@ -72,12 +69,3 @@ class FilterPruningProblem(Problem):
     def evaluated(self) -> list[tuple[tuple[int, ...], np.ndarray, np.ndarray]]:
         """Every distinct network evaluated so far, with its objectives and constraint."""
         return [(counts, *self.objectives(counts)) for counts in self.evaluator.cache]
-
-    def __deepcopy__(self, memo):
-        # pymoo copies the algorithm (and so the problem) every generation for its history and
-        # checkpoints: copy the small state, share the model and data.
-        clone = self.__class__.__new__(self.__class__)
-        memo[id(self)] = clone
-        for key, value in self.__dict__.items():
-            clone.__dict__[key] = value if key in _HEAVY else copy.deepcopy(value, memo)
-        return clone

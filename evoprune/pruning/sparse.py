@@ -23,20 +23,25 @@ def _index_dtype(numel: int) -> torch.dtype:
 
 
 def to_sparse(state: dict[str, torch.Tensor], sparse_keys: list[str]) -> dict[str, Any]:
-    dense = {k: v.detach().clone() for k, v in state.items() if k not in sparse_keys}
-    sparse = {}
-    for key in sparse_keys:
-        flat = state[key].detach().flatten()
+    """Values + flat positions for each of ``sparse_keys`` where that is smaller than dense storage."""
+    dense, sparse = {}, {}
+    for key, tensor in state.items():
+        flat = tensor.detach().flatten()
         idx = flat.nonzero().squeeze(1)
+        index_bytes = torch.empty(0, dtype=_index_dtype(flat.numel())).element_size()
+        if key not in sparse_keys or len(idx) * (flat.element_size() + index_bytes) >= flat.numel() * flat.element_size():
+            dense[key] = tensor.detach().clone()
+            continue
         sparse[key] = {"shape": list(state[key].shape), "indices": idx.to(_index_dtype(flat.numel())),
                        "values": flat[idx].clone()}
     return {"dense": dense, "sparse": sparse}
 
 
-def save_sparse(path: Path | str, model: nn.Module, arch: dict[str, Any], sparse_keys: list[str],
+def save_sparse(path: Path | str, model: nn.Module, arch: dict[str, Any] | None, sparse_keys: list[str],
                 meta: dict | None = None) -> Path:
-    """Save ``model`` (a registered architecture ``arch``) with ``sparse_keys`` stored as values +
-    indices. Returns the path."""
+    """Save ``model`` with ``sparse_keys`` stored as values + indices. ``arch``: ``{"name": ...,
+    "kwargs": {...}}`` for a registered model, or None for a user model (then ``load_sparse`` needs
+    an instance of it). Returns the path."""
     return save_torch(path, {"format": FORMAT, "arch": arch, **to_sparse(model.state_dict(), sparse_keys),
                              "meta": meta or {}})
 
@@ -62,6 +67,8 @@ def load_sparse(path: Path | str, model: nn.Module | None = None) -> nn.Module:
     blob = read_format(path, FORMAT, "sparse-model")
     arch = blob.get("arch") or {}
     if model is None:
+        if not arch:
+            raise EvopruneError(f"{path} holds a user model: pass an instance of its architecture")
         model = build_model(arch["name"], **arch.get("kwargs", {}))
     state = _dense_state(path, blob)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}

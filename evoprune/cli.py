@@ -44,8 +44,9 @@ HELP = {
     "rounds": "largest number of prune / fine-tune rounds",
     "target_compression": "stop once dense / nonzero weights reaches this (> 1)",
     "min_gain": "stop when a round raises compression by less than this fraction",
-    "accept_drop": "stop when fine-tuned validation accuracy is more than this fraction below the base's; "
-                   "the last round within it is kept",
+    "accept_drop": "a round is rejected (undone, and the next searches with half the max_drop) when fine-tuned "
+                   "validation accuracy ends more than this fraction below the base's",
+    "patience": "stop after this many rejected rounds in a row",
     "recovery_rate": "fraction of removed connections re-enabled at random during fine-tuning, in [0, 1)",
     "recovery_schedule": "when connections are recovered: once (before fine-tuning) or epoch (before every epoch)",
     "recovery_init": "recovered weights restart at N(0, (this * std)^2); 0 restarts them at zero",
@@ -74,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
                                  "linear layer pruned alone at thresholds s * std for s from --s-min to --s-max.")
     _add_options(sensitivity, SensitivityConfig)
 
+    check = sub.add_parser("evaluate", help="load a saved model file (sparse or dense) and report its test accuracy "
+                           "and nonzero weights", description="Rebuild the network in a sparse (.sparse.pt) or "
+                           "pruned-model file and evaluate it on the test split.")
+    check.add_argument("model_file")
+    check.add_argument("--model", help="architecture to load into (default: the one named in the file)")
+    check.add_argument("--dataset", default="mnist-mini", help=HELP["dataset"])
+    check.add_argument("--data-root", help=HELP["data_root"])
     summary = sub.add_parser("summary", help="print the summary table of a run directory",
                              description="Print a run's base model, search and fine-tuned models.")
     summary.add_argument("run_dir")
@@ -132,6 +140,16 @@ def _run_sensitivity(args) -> None:
     print(scan.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
+def _evaluate_file(args) -> None:
+    from .data import load_dataset
+    from .models import build_model
+    from .pruning.sparse import describe, load_model_file
+
+    model = load_model_file(args.model_file, build_model(args.model) if args.model else None)
+    test = load_dataset(args.dataset, args.data_root).test
+    print(describe(args.model_file, model, test))
+
+
 def _list() -> None:
     from .data import DATASETS
     from .models import MODELS
@@ -151,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             _run_weights(args)
         elif args.command == "sensitivity":
             _run_sensitivity(args)
+        elif args.command == "evaluate":
+            _evaluate_file(args)
         elif args.command == "summary":
             from .report import summary
 

@@ -136,6 +136,7 @@ class WeightPruningConfig(SensitivityConfig):
     target_compression: float = 50.0
     min_gain: float = 0.02
     accept_drop: float = 0.01
+    patience: int = 2  # rejected rounds in a row (each halves max_drop) before stopping
     finetune_epochs: int = 2
     finetune_lr: float = 0.01
     recovery_rate: float = 0.0
@@ -146,7 +147,7 @@ class WeightPruningConfig(SensitivityConfig):
         from .pruning.masks import check_recovery
 
         super().validate()
-        self.check_positive(("pop_size", "generations", "rounds", "finetune_epochs"), ("finetune_lr",))
+        self.check_positive(("pop_size", "generations", "rounds", "finetune_epochs", "patience"), ("finetune_lr",))
         if self.search_val_size is not None:
             self.check_positive(("search_val_size",))
         for name in ("max_drop", "layer_drop", "accept_drop"):

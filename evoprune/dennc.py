@@ -129,6 +129,7 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
 
     rows, scans, history = [], [], []
     best_state, best_round, stop = copy.deepcopy(model.state_dict()), 0, "round budget"
+    search_drop, rejected = cfg.max_drop, 0
     compression = 1.0 / (sum(kept_counts(current_masks(weights)).values()) / base["prunable_weights"])
     for r in tqdm(range(1, cfg.rounds + 1), desc="rounds", leave=False):
         t = {}
@@ -138,7 +139,7 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
         step = sweep[1] - sweep[0]  # a layer too sensitive even at s_min still gets one step to explore
         xu = np.array([max(b, cfg.s_min + step) for b in upper_bounds(scan, cfg.layer_drop).values()])
         with _timed(t, "search"):
-            problem = LayerwiseWeightPruningProblem(model, search_val, cfg.s_min, xu, cfg.max_drop, layers,
+            problem = LayerwiseWeightPruningProblem(model, search_val, cfg.s_min, xu, search_drop, layers,
                                                     reference_accuracy=base["search_val_accuracy"],
                                                     batch_size=cfg.eval_batch_size)
             recorder = BestPerGeneration(r)
@@ -159,7 +160,7 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
         new_compression = base["prunable_weights"] / sum(kept.values())
         val_acc, test_acc = evaluate(model, data.val)["accuracy"], evaluate(model, data.test)["accuracy"]
         accepted = val_acc >= base["val_accuracy"] - cfg.accept_drop
-        row = {"round": r, **{f"s_{n}": s for n, s in zip(layers, x)},
+        row = {"round": r, "max_drop": search_drop, **{f"s_{n}": s for n, s in zip(layers, x)},
                **{f"threshold_{n}": th for n, th in zip(layers, thresholds)},
                **{f"upper_{n}": u for n, u in zip(layers, xu)}, **{f"kept_{n}": k for n, k in kept.items()},
                "kept_fraction": 1 / new_compression, "compression": new_compression,
@@ -169,9 +170,16 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
         rows.append(row)
         write_csv(out / "rounds.csv", pd.DataFrame(rows))  # each round on disk as soon as it ends
         if not accepted:
-            stop = f"validation accuracy fell more than accept_drop={cfg.accept_drop:g} below the base"
-            break
-        best_state, best_round = copy.deepcopy(model.state_dict()), r
+            # too big a step: go back to the last accepted network and search with half the drop
+            rejected += 1
+            model.load_state_dict(best_state)
+            search_drop /= 2
+            if rejected >= cfg.patience:
+                stop = (f"{rejected} rounds in a row left validation accuracy more than "
+                        f"accept_drop={cfg.accept_drop:g} below the base")
+                break
+            continue
+        best_state, best_round, rejected = copy.deepcopy(model.state_dict()), r, 0
         if new_compression >= cfg.target_compression:
             stop = "target compression reached"
             break

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from evoprune.config import WeightPruningConfig
 from evoprune.dennc import run_dennc
@@ -32,9 +33,9 @@ NAMES = {"lenet300": "LeNet-300-100", "lenet5": "LeNet-5"}
 # Base training and pruning schedule per network; LeNet-5's search uses 1,000 validation images
 # because its forward pass costs ~20x LeNet-300-100's on CPU.
 SETTINGS = {
-    "lenet300": dict(epochs=20, lr=0.05, rounds=14, pop_size=20, generations=25, finetune_epochs=3,
-                     search_val_size=None),
-    "lenet5": dict(epochs=10, lr=0.05, rounds=9, pop_size=16, generations=15, finetune_epochs=2,
+    "lenet300": dict(epochs=20, lr=0.05, rounds=14, pop_size=16, generations=16, finetune_epochs=3,
+                     search_val_size=2000),
+    "lenet5": dict(epochs=10, lr=0.05, rounds=9, pop_size=12, generations=12, finetune_epochs=2,
                    search_val_size=1000),
 }
 COMMON = dict(dataset="mnist", val_size=5000, seed=0, s_min=0.0, s_max=3.0, sweep_steps=16, layer_drop=0.05,
@@ -50,7 +51,11 @@ def main() -> None:
                         help="where the run directories go (new directories only)")
     parser.add_argument("--cache-dir", default=None, help="cache of trained base models (default: none)")
     parser.add_argument("--models", default="lenet300,lenet5")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's); 1 avoids oversubscription on a shared machine")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     rows, summaries = [], []
     for name in args.models.split(","):

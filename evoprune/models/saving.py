@@ -29,8 +29,8 @@ def read_pruned(path: Path | str) -> dict:
     return read_format(path, FORMAT, "pruned-model")
 
 
-def read_format(path: Path | str, fmt: str, kind: str) -> dict:
-    """The dict saved in ``path`` if it is a readable evoprune file of format ``fmt``."""
+def read_format(path: Path | str, fmt: str | None, kind: str) -> dict:
+    """The dict saved in ``path`` if it is a readable evoprune file of format ``fmt`` (any if None)."""
     path = Path(path)
     if not path.is_file():
         raise EvopruneError(f"{kind} file {path} does not exist")
@@ -38,8 +38,8 @@ def read_format(path: Path | str, fmt: str, kind: str) -> dict:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for damaged files
         raise EvopruneError(f"{path} is not a readable evoprune model file ({type(e).__name__})") from None
-    if not isinstance(blob, dict) or blob.get("format") != fmt:
-        raise EvopruneError(f"{path} is not an evoprune {kind} file (expected format {fmt})")
+    if not isinstance(blob, dict) or (blob.get("format") != fmt if fmt else not str(blob.get("format")).startswith("evoprune.")):
+        raise EvopruneError(f"{path} is not an evoprune {kind} file (expected format {fmt or 'evoprune.*'})")
     return blob
 
 

@@ -83,3 +83,22 @@ def load_sparse(path: Path | str, model: nn.Module | None = None) -> nn.Module:
 
 def file_size(path: Path | str) -> int:
     return Path(path).stat().st_size
+
+
+def load_model_file(path: Path | str, model: nn.Module | None = None) -> nn.Module:
+    """A sparse-model file or a pruned-model file, whichever ``path`` holds."""
+    from ..models import load_pruned
+
+    blob_format = read_format(path, None, "model")["format"]
+    return load_sparse(path, model) if blob_format == FORMAT else load_pruned(path, model)
+
+
+def describe(path: Path | str, model: nn.Module, test) -> str:
+    """One line: file size, nonzero weights of the conv / linear layers and test accuracy."""
+    from ..train import evaluate
+    from .masks import prunable_weights
+
+    weights = prunable_weights(model).values()
+    nonzero, total = sum(int((w != 0).sum()) for w in weights), sum(w.numel() for w in weights)
+    return (f"{path}: {file_size(path):,} bytes, {nonzero:,} of {total:,} weights nonzero "
+            f"({total / max(nonzero, 1):.1f}x compression), test accuracy {evaluate(model, test)['accuracy']:.4f}")

@@ -23,7 +23,7 @@ HELP = {
     "criterion": "filter importance criterion: l1 or l2",
     "max_ratio": "largest fraction of filters removed from one layer, in [0, 1)",
     "max_drop": "largest allowed validation-accuracy drop of a candidate, as a fraction (0.05 = 5 points); "
-                "for weights, before fine-tuning and against the base",
+                "for weights, before fine-tuning, against the round's starting network",
     "pop_size": "population size of the evolutionary search (NSGA-II or DE)",
     "generations": "generations of the evolutionary search (per round for weights)",
     "eval_batch_size": "batch size of candidate evaluation",

@@ -122,7 +122,8 @@ class WeightPruningConfig(SensitivityConfig):
 
     # per-layer search bound: the first swept s at which that layer alone costs more than layer_drop
     layer_drop: float = 0.05
-    # the search: DE over sensitivities, constraint: validation-accuracy drop <= max_drop before fine-tuning
+    # the search: DE over sensitivities, constraint: validation-accuracy drop <= max_drop before
+    # fine-tuning, measured from the network the round starts with
     max_drop: float = 0.02
     search_val_size: int | None = None
     pop_size: int = 20

@@ -139,8 +139,9 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
         step = sweep[1] - sweep[0]  # a layer too sensitive even at s_min still gets one step to explore
         xu = np.array([max(b, cfg.s_min + step) for b in upper_bounds(scan, cfg.layer_drop).values()])
         with _timed(t, "search"):
+            # the drop is measured from this round's network: fine-tuning recovers it, accept_drop
+            # guards the distance to the base
             problem = LayerwiseWeightPruningProblem(model, search_val, cfg.s_min, xu, search_drop, layers,
-                                                    reference_accuracy=base["search_val_accuracy"],
                                                     batch_size=cfg.eval_batch_size)
             recorder = BestPerGeneration(r)
             res = minimize(problem, copy.deepcopy(algorithm) if algorithm is not None else make_de(cfg),

@@ -33,14 +33,14 @@ NAMES = {"lenet300": "LeNet-300-100", "lenet5": "LeNet-5"}
 # Base training and pruning schedule per network; LeNet-5's search uses 1,000 validation images
 # because its forward pass costs ~20x LeNet-300-100's on CPU.
 SETTINGS = {
-    "lenet300": dict(epochs=20, lr=0.05, rounds=14, pop_size=16, generations=16, finetune_epochs=3,
+    "lenet300": dict(epochs=20, lr=0.05, rounds=30, pop_size=16, generations=16, finetune_epochs=8,
                      search_val_size=2000),
-    "lenet5": dict(epochs=10, lr=0.05, rounds=9, pop_size=12, generations=12, finetune_epochs=2,
+    "lenet5": dict(epochs=10, lr=0.05, rounds=14, pop_size=12, generations=12, finetune_epochs=3,
                    search_val_size=1000),
 }
 COMMON = dict(dataset="mnist", val_size=5000, seed=0, s_min=0.0, s_max=3.0, sweep_steps=16, layer_drop=0.05,
-              max_drop=0.02, accept_drop=0.0015, target_compression=60.0, min_gain=0.02, finetune_lr=0.01,
-              recovery_rate=0.001, recovery_schedule="once", recovery_init=0.0)
+              max_drop=0.01, accept_drop=0.002, patience=4, target_compression=60.0, min_gain=0.02,
+              finetune_lr=0.05, recovery_rate=0.001, recovery_schedule="once", recovery_init=0.0)
 
 
 def main() -> None:

@@ -30,13 +30,15 @@ PUBLISHED = [
 ]
 NAMES = {"lenet300": "LeNet-300-100", "lenet5": "LeNet-5"}
 
-# Base training and pruning schedule per network; LeNet-5's search uses 1,000 validation images
-# because its forward pass costs ~20x LeNet-300-100's on CPU.
+# Base training and pruning schedule per network. The search measures the accuracy drop on the
+# whole validation split for LeNet-300-100; a 2,000-image subset let DE pick networks that looked
+# fine on the subset and lost several times the bound on the rest. LeNet-5's forward pass costs
+# ~20x LeNet-300-100's on CPU, so its search uses 2,000 images.
 SETTINGS = {
     "lenet300": dict(epochs=20, lr=0.05, rounds=30, pop_size=16, generations=16, finetune_epochs=8,
-                     search_val_size=2000),
+                     search_val_size=None),
     "lenet5": dict(epochs=10, lr=0.05, rounds=14, pop_size=12, generations=12, finetune_epochs=3,
-                   search_val_size=1000),
+                   search_val_size=2000),
 }
 COMMON = dict(dataset="mnist", val_size=5000, seed=0, s_min=0.0, s_max=3.0, sweep_steps=16, layer_drop=0.05,
               max_drop=0.01, accept_drop=0.002, patience=4, target_compression=60.0, min_gain=0.02,
@@ -53,7 +55,13 @@ def main() -> None:
     parser.add_argument("--models", default="lenet300,lenet5")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's); 1 avoids oversubscription on a shared machine")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="rewrite dennc_mnist.md from dennc_mnist.csv and the run directories in --runs")
     args = parser.parse_args()
+    if args.tables_only:
+        ours = pd.read_csv(RESULTS / "dennc_mnist.csv")
+        write_text(RESULTS / "dennc_mnist.md", markdown(ours, [_summary(Path(args.runs), m) for m in ours["model"]]))
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -74,9 +82,13 @@ def main() -> None:
                      "seconds_total": round(seconds, 1), "seconds_train_base": t["train_base"],
                      "seconds_sensitivity": t["sensitivity"], "seconds_search": t["search"],
                      "seconds_finetune": t["finetune"]})
-        summaries.append(weights_summary(result.out).replace(str(Path(args.runs)), "<runs>"))
+        summaries.append(_summary(Path(args.runs), name))
         write_csv(RESULTS / "dennc_mnist.csv", pd.DataFrame(rows))
         write_text(RESULTS / "dennc_mnist.md", markdown(pd.DataFrame(rows), summaries))
+
+
+def _summary(runs: Path, name: str) -> str:
+    return weights_summary(runs / name).replace(str(runs), "<runs>")
 
 
 def markdown(ours: pd.DataFrame, summaries: list[str]) -> str:
@@ -91,6 +103,15 @@ def markdown(ours: pd.DataFrame, summaries: list[str]) -> str:
                      f"{r['drop_pp']:.2f} |")
     for net, method, comp, err in PUBLISHED:
         lines.append(f"| {net} | {method} (published) | {comp} | {err} | - |")
+    lines += ["", "## Against the targets (>= 40x at <= 0.2 pp drop; whole experiment <= 60 min)", ""]
+    for _, r in ours.iterrows():
+        met = r["compression"] >= 40 and r["drop_pp"] <= 0.2
+        lines.append(f"- {NAMES[r['model']]}: {r['compression']:.1f}x at {r['drop_pp']:.2f} pp drop: "
+                     f"{'met' if met else 'not met'}; stopped because: {r['stop_reason']}; "
+                     f"{r['seconds_total'] / 60:.1f} min (base training {r['seconds_train_base']:.0f} s, "
+                     f"sensitivity {r['seconds_sensitivity']:.0f} s, search {r['seconds_search']:.0f} s, "
+                     f"fine-tuning {r['seconds_finetune']:.0f} s)")
+    lines.append(f"- whole experiment: {ours['seconds_total'].sum() / 60:.1f} min")
     lines += ["", "Settings: `experiments/dennc_mnist.py` (SETTINGS, COMMON). Per-stage seconds are in "
               "`dennc_mnist.csv`.", "", "## Run summaries", ""]
     for text in summaries:

@@ -73,7 +73,11 @@ def sensitivity_figure(scan: pd.DataFrame, path: Path) -> Path:
 def rounds_figure(run: dict, path: Path) -> Path:
     rounds, base = run["rounds"], run["base"]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax.plot([0, *rounds["round"]], [1.0, *rounds["compression"]], marker="o")
+    ok, undone = rounds[rounds["accepted"]], rounds[~rounds["accepted"]]
+    ax.plot([0, *ok["round"]], [1.0, *ok["compression"]], marker="o", label="accepted rounds")
+    ax.scatter(undone["round"], undone["compression"], marker="x", color="tab:red",
+               label="rejected rounds (undone: accuracy below accept_drop)")
+    ax.legend(fontsize=8, loc="lower right")
     ax.set_xlabel("round")
     ax.set_ylabel("compression (dense / nonzero weights)")
     for column, start, marker, label in [("val_accuracy_pruned", "val_accuracy", "x", "validation, after pruning"),

@@ -138,3 +138,21 @@ def test_python_api_accepts_any_single_objective_pymoo_algorithm(tmp_path):
                               accept_drop=0.5, search_val_size=300, cache_dir=str(tmp_path / "c"))
     result = run_dennc(cfg, tmp_path / "ga", algorithm=GA(pop_size=6))
     assert result.rounds["evaluations"].iloc[0] == 12 and result.result["compression"] > 1
+
+
+def test_rejected_rounds_are_undone_and_retried_with_half_the_drop(tmp_path):
+    out = tmp_path / "rejected"
+    # fine-tuning that cannot move the weights, and no accuracy loss accepted: every round is rejected
+    assert main(["weights", "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--epochs", "1", "--rounds", "5",
+                 "--patience", "2", "--pop-size", "6", "--generations", "3", "--sweep-steps", "5",
+                 "--max-drop", "0.3", "--accept-drop", "0", "--finetune-epochs", "1", "--finetune-lr", "1e-12",
+                 "--search-val-size", "300"]) == 0
+    rounds = pd.read_csv(out / "rounds.csv")
+    assert rounds["accepted"].tolist() == [False, False] and rounds["max_drop"].tolist() == [0.3, 0.15]
+    # round 2 restarts from the base network, not from round 1's pruned one, and prunes less
+    assert 1 < rounds["compression"][1] < rounds["compression"][0]
+    result = json.loads((out / "result.json").read_text())
+    assert result["best_round"] == 0 and result["compression"] == 1.0
+    assert result["stop_reason"].startswith("2 rounds in a row left validation accuracy")
+    base, pruned = torch.load(out / "base_model.pt", weights_only=True), torch.load(out / "pruned_model.pt", weights_only=True)
+    assert all(torch.equal(base["state_dict"][k], v) for k, v in pruned["state_dict"].items())

@@ -32,6 +32,10 @@ def read_run(run_dir: str | Path) -> dict:
 
 
 def summary(run_dir: str | Path) -> str:
+    if (Path(run_dir) / "rounds.csv").is_file():  # a weight-pruning (DENNC) run
+        from .weights_report import weights_summary
+
+        return weights_summary(run_dir)
     run = read_run(run_dir)
     s, base, ft = run["config"]["settings"], run["base"], run["finetuned"]
     h = run["history"].iloc[-1]

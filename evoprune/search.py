@@ -26,7 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import __version__
-from .config import FilterSearchConfig
+from .config import BaseModelConfig, FilterSearchConfig
 from .data import DatasetSplits, load_dataset
 from .errors import EvopruneError
 from .io import write_csv, write_json
@@ -121,23 +121,12 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
     check_run_dir(out)
     timings: dict[str, float] = {}
     seed_everything(cfg.seed)
-    with _timed(timings, "load_data"):
-        data = data or load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.val_size, cfg.seed)
-    arch = None if model is not None else {"name": cfg.model, "kwargs": {"num_classes": data.num_classes,
-                                                                           "in_channels": data.input_shape[0]}}
-    model = model if model is not None else build_model(cfg.model, **arch["kwargs"])
-    check_input_shape(model, data.input_shape, f"model {cfg.model if arch else type(model).__name__}")
+    model, arch, data = build_base(cfg, model, data, timings)
     structure = PrunableStructure(model, data.input_shape)  # rejects a model with nothing to prune
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "config.json", {"settings": cfg.to_dict(), "arch": arch, "data_sizes": data.sizes(),
                                      "versions": _versions()})
-
-    base_train = TrainConfig(epochs=cfg.epochs, lr=cfg.lr, optimizer=cfg.optimizer, batch_size=cfg.batch_size,
-                             seed=cfg.seed)
-    with _timed(timings, "train_base"):
-        key = cache_key(arch=arch or repr(model), dataset=cfg.dataset, sizes=data.sizes(), train=base_train)
-        cached = train_cached(model, data.train, base_train, cfg.cache_dir, key)
-    timings["base_from_cache"] = cached
+    train_base(cfg, model, arch, data, timings)
 
     with _timed(timings, "build_problem"):
         problem = FilterPruningProblem(model, data.val, cfg.max_ratio, cfg.max_drop, cfg.criterion,
@@ -174,6 +163,28 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
 
     write_figures(out)
     return RunResult(out, base, pareto, finetuned, history, timings)
+
+
+def build_base(cfg: BaseModelConfig, model: nn.Module | None, data: DatasetSplits | None,
+               timings: dict) -> tuple[nn.Module, dict | None, DatasetSplits]:
+    """Load the data (unless given) and build ``cfg.model`` (unless ``model`` is given); returns the
+    model, its architecture spec (None for a user model) and the data."""
+    with _timed(timings, "load_data"):
+        data = data or load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.val_size, cfg.seed)
+    arch = None if model is not None else {"name": cfg.model, "kwargs": {"num_classes": data.num_classes,
+                                                                           "in_channels": data.input_shape[0]}}
+    model = model if model is not None else build_model(cfg.model, **arch["kwargs"])
+    check_input_shape(model, data.input_shape, f"model {cfg.model if arch else type(model).__name__}")
+    return model, arch, data
+
+
+def train_base(cfg: BaseModelConfig, model: nn.Module, arch: dict | None, data: DatasetSplits, timings: dict) -> None:
+    """Train the base model with the run's settings, or load it from ``cfg.cache_dir``."""
+    base_train = TrainConfig(epochs=cfg.epochs, lr=cfg.lr, optimizer=cfg.optimizer, batch_size=cfg.batch_size,
+                             seed=cfg.seed)
+    with _timed(timings, "train_base"):
+        key = cache_key(arch=arch or repr(model), dataset=cfg.dataset, sizes=data.sizes(), train=base_train)
+        timings["base_from_cache"] = train_cached(model, data.train, base_train, cfg.cache_dir, key)
 
 
 def _base_metrics(model: nn.Module, problem: FilterPruningProblem, data: DatasetSplits) -> dict:

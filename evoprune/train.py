@@ -5,6 +5,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -38,8 +39,10 @@ class TrainConfig:
             raise EvopruneError(f"schedule {self.schedule!r} is unknown; known: constant, cosine")
 
 
-def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "train") -> list[float]:
-    """Train ``model`` in place; returns the mean training loss of each epoch."""
+def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "train",
+        after_step: Callable[[int], None] | None = None) -> list[float]:
+    """Train ``model`` in place; returns the mean training loss of each epoch. ``after_step(step)``
+    runs after every optimizer step (steps counted from 1), e.g. to re-apply pruning masks."""
     gen = torch.Generator().manual_seed(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
@@ -49,7 +52,7 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
     steps = cfg.epochs * -(-len(data) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cfg.schedule == "cosine" else None
     x = data.x.contiguous(memory_format=torch.channels_last) if data.x.ndim == 4 else data.x
-    losses = []
+    losses, step = [], 0
     model.train()
     with tqdm(total=steps, desc=desc, unit="batch", leave=False, mininterval=1.0) as bar:
         for _ in range(cfg.epochs):
@@ -60,6 +63,9 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                step += 1
+                if after_step is not None:
+                    after_step(step)
                 if sched is not None:
                     sched.step()
                 total += loss.item() * len(idx)

@@ -30,3 +30,12 @@ def randomise_batchnorm(model):
             m.weight.data.copy_(torch.randn(m.num_features, generator=gen))
             m.bias.data.copy_(torch.randn(m.num_features, generator=gen))
     return model.eval()
+
+
+@pytest.fixture(scope="session")
+def trained_lenet300(mini):
+    """LeNet-300-100 after one epoch on mnist-mini (~89 % accurate): dense, ready to prune."""
+    torch.manual_seed(0)
+    model = build_model("lenet300")
+    fit(model, mini.train, TrainConfig(epochs=1, seed=0))
+    return model.eval()

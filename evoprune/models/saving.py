@@ -26,15 +26,20 @@ def save_pruned(path: Path | str, model: nn.Module, arch: dict[str, Any] | None,
 
 
 def read_pruned(path: Path | str) -> dict:
+    return read_format(path, FORMAT, "pruned-model")
+
+
+def read_format(path: Path | str, fmt: str | None, kind: str) -> dict:
+    """The dict saved in ``path`` if it is a readable evoprune file of format ``fmt`` (any if None)."""
     path = Path(path)
     if not path.is_file():
-        raise EvopruneError(f"pruned-model file {path} does not exist")
+        raise EvopruneError(f"{kind} file {path} does not exist")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for damaged files
         raise EvopruneError(f"{path} is not a readable evoprune model file ({type(e).__name__})") from None
-    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise EvopruneError(f"{path} is not an evoprune pruned-model file (expected format {FORMAT})")
+    if not isinstance(blob, dict) or (blob.get("format") != fmt if fmt else not str(blob.get("format")).startswith("evoprune.")):
+        raise EvopruneError(f"{path} is not an evoprune {kind} file (expected format {fmt or 'evoprune.*'})")
     return blob
 
 

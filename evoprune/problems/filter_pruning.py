@@ -2,7 +2,6 @@
 subject to a bound on the validation-accuracy drop."""
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
@@ -14,14 +13,14 @@ from ..data.splits import TensorSplit
 from ..errors import EvopruneError
 from ..evaluate import Fitness, FilterEvaluator
 from ..pruning import FilterPlanner, Importance, PrunableStructure
+from .sharing import SharesHeavyParts
 
-_HEAVY = ("planner", "evaluator", "costs")  # model and data: shared by copies, never serialised
 OBJECTIVES = ("filters", "error", "flops", "params", "latency")
 COLUMN = {"filters": "filters_kept_fraction", "error": "val_error", "flops": "flops_fraction",
           "params": "params_fraction", "latency": "latency_fraction"}  # their names in run tables
 
 
-class FilterPruningProblem(Problem):
+class FilterPruningProblem(SharesHeavyParts, Problem):
     """x[i] in [0, max_ratio] is the fraction of filters removed from prunable layer i.
 
     F: the chosen ``objectives``, all minimised and all fractions of the base model: ``filters``
@@ -35,6 +34,8 @@ class FilterPruningProblem(Problem):
     approximate fitness), with a margin of ``screen_z`` binomial standard errors.
     ``workers``: candidates evaluated side by side (default: torch's thread count).
     """
+
+    HEAVY = ("planner", "evaluator", "costs")  # model and data: shared by copies, never serialised
 
     def __init__(self, model: nn.Module, val: TensorSplit, max_ratio: float = 0.95, max_drop: float = 0.01,
                  criterion: str | Importance = "l1", structure: PrunableStructure | None = None,
@@ -56,7 +57,7 @@ class FilterPruningProblem(Problem):
         self.full_counts = tuple(int(c) for c in self.planner.channels)
         self.base = self.fitness(self.full_counts)
         super().__init__(n_var=len(structure.layers), n_obj=len(objectives), n_ieq_constr=1, xl=0.0, xu=max_ratio,
-                         exclude_from_serialization=list(_HEAVY))
+                         exclude_from_serialization=list(self.HEAVY))
 
     @property
     def structure(self) -> PrunableStructure:
@@ -86,9 +87,7 @@ class FilterPruningProblem(Problem):
         return np.array([self.planner.counts(x) for x in pop.get("X")], dtype=float)
 
     def _evaluate(self, X, out, *args, **kwargs):
-        if self.evaluator is None:
-            raise EvopruneError("this problem was unpickled without its model and data; build a new "
-                                "FilterPruningProblem to evaluate candidates")
+        self.require_heavy_parts()
         counts = [self.planner.counts(x) for x in np.atleast_2d(X)]
         new = [c for c in dict.fromkeys(counts) if c not in self.evaluator.cache]
         approx: dict[tuple[int, ...], Fitness] = {}
@@ -126,15 +125,6 @@ class FilterPruningProblem(Problem):
     def evaluated(self) -> list[tuple[tuple[int, ...], np.ndarray, np.ndarray]]:
         """Every distinct network evaluated on the whole split, with its objectives and constraint."""
         return [(counts, *self.objectives(counts)) for counts in self.evaluator.cache]
-
-    def __deepcopy__(self, memo):
-        # pymoo copies the algorithm (and so the problem) every generation for its history and
-        # checkpoints: copy the small state, share the model and data.
-        clone = self.__class__.__new__(self.__class__)
-        memo[id(self)] = clone
-        for key, value in self.__dict__.items():
-            clone.__dict__[key] = value if key in _HEAVY else copy.deepcopy(value, memo)
-        return clone
 
 
 def check_objectives(objectives) -> None:

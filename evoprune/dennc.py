@@ -1,0 +1,228 @@
+"""DENNC end to end: base model, sensitivity analysis, rounds of (DE search of per-layer
+sensitivities -> prune -> fine-tune with masks and recovery), sparse export, run directory."""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from pymoo.algorithms.soo.nonconvex.de import DE
+from pymoo.core.algorithm import Algorithm
+from pymoo.core.callback import Callback
+from pymoo.optimize import minimize
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import SensitivityConfig, WeightPruningConfig
+from .data import DatasetSplits, TensorSplit
+from .errors import EvopruneError
+from .io import write_csv, write_json
+from .models import build_model, save_pruned
+from .problems.weight_pruning import LayerwiseWeightPruningProblem
+from .pruning.masks import MaskedTraining, apply_masks, current_masks, kept_counts, prunable_weights, weight_key
+from .pruning.sensitivity import check_sweep, sensitivity_scan, upper_bounds
+from .pruning.sparse import file_size, save_sparse
+from .search import _timed, _versions, build_base, check_run_dir, seed_everything, train_base
+from .train import TrainConfig, evaluate, fit
+
+
+def make_de(cfg: WeightPruningConfig) -> DE:
+    """pymoo's DE as configured. pymoo 0.6 has no dither; it applies polynomial mutation to an
+    offspring with probability ``de_mutation`` (pymoo's default 0.1; 0 gives classic DE)."""
+    return DE(pop_size=cfg.pop_size, variant=cfg.de_variant, CR=cfg.de_cr, F=cfg.de_f, prob_mut=cfg.de_mutation)
+
+
+class BestPerGeneration(Callback):
+    """One row per DE generation: evaluations and the best feasible fraction of weights kept."""
+
+    def __init__(self, round_: int):
+        super().__init__()
+        self.round, self.rows = round_, []
+
+    def notify(self, algorithm):
+        pop = algorithm.pop
+        feasible = pop.get("feas")
+        F = pop.get("F")[feasible, 0]
+        self.rows.append({"round": self.round, "generation": algorithm.n_gen,
+                          "evaluations": algorithm.evaluator.n_eval, "feasible": int(feasible.sum()),
+                          "best_kept_fraction": float(F.min()) if len(F) else np.nan})
+
+
+@dataclass
+class DenncResult:
+    out: Path
+    base: dict
+    rounds: pd.DataFrame
+    layers: pd.DataFrame
+    result: dict
+    timings: dict = field(default_factory=dict)
+
+
+def prepare_base(cfg: SensitivityConfig, out: Path, model: nn.Module | None, data: DatasetSplits | None,
+                 timings: dict) -> tuple[nn.Module, dict | None, DatasetSplits, list[str]]:
+    """Validate everything, then load the data, build and train (or load from cache) the base model
+    and write ``config.json``. Returns the model, its architecture spec, the data and the layers."""
+    cfg.validate()
+    check_run_dir(out)
+    layers = list(prunable_weights(model if model is not None else build_model(cfg.model), cfg.layer_list()))
+    seed_everything(cfg.seed)
+    model, arch, data = build_base(cfg, model, data, timings)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", {"method": "dennc" if isinstance(cfg, WeightPruningConfig) else "sensitivity",
+                                     "settings": cfg.to_dict(), "arch": arch, "data_sizes": data.sizes(),
+                                     "versions": _versions()})
+    train_base(cfg, model, arch, data, timings)
+    return model, arch, data, layers
+
+
+def run_sensitivity(cfg: SensitivityConfig, out: str | Path, model: nn.Module | None = None,
+                    data: DatasetSplits | None = None) -> pd.DataFrame:
+    """Train (or load) the base model, prune each layer alone at the sweep s_min..s_max and write
+    ``sensitivity.csv`` and ``figures/sensitivity.png``. Returns the table."""
+    from .weights_report import sensitivity_figure
+
+    out, timings = Path(out), {}
+    model, arch, data, layers = prepare_base(cfg, out, model, data, timings)
+    with _timed(timings, "scan"):
+        scan = sensitivity_scan(model, data.val, check_sweep(cfg.s_min, cfg.s_max, cfg.sweep_steps), layers,
+                                batch_size=cfg.eval_batch_size)
+    write_csv(out / "sensitivity.csv", scan)
+    write_json(out / "timings.json", timings)
+    sensitivity_figure(scan, out / "figures" / "sensitivity.png")
+    return scan
+
+
+def finetune_masked(model: nn.Module, weights: dict[str, nn.Parameter], masks: dict[str, torch.Tensor],
+                    train: TensorSplit, cfg: WeightPruningConfig, seed: int, desc: str) -> int:
+    """Fine-tune with the masks enforced and connections recovered as configured; returns how many
+    connections were recovered."""
+    tc = TrainConfig(epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, optimizer=cfg.optimizer,
+                     batch_size=cfg.batch_size, seed=seed)
+    with MaskedTraining(weights, masks, cfg.recovery_rate, cfg.recovery_schedule, cfg.recovery_init,
+                        steps_per_epoch=math.ceil(len(train) / cfg.batch_size), epochs=cfg.finetune_epochs,
+                        seed=seed) as enforced:
+        fit(model, train, tc, desc=desc, after_step=enforced.after_step)
+    return enforced.recovered
+
+
+def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None = None,
+              data: DatasetSplits | None = None, algorithm: Algorithm | None = None) -> DenncResult:
+    """DENNC: prune ``cfg.model`` (or ``model``) in rounds until ``cfg.target_compression``, the
+    round budget, the accuracy bound or a round without gain; write the run directory.
+
+    ``algorithm``: any pymoo single-objective algorithm instead of DE (a fresh copy per round)."""
+    out, timings = Path(out), {}
+    model, arch, data, layers = prepare_base(cfg, out, model, data, timings)
+    weights = prunable_weights(model, layers)
+    dense = {name: w.numel() for name, w in weights.items()}
+    search_val = data.val.subset(cfg.search_val_size) if cfg.search_val_size else data.val
+    sweep = check_sweep(cfg.s_min, cfg.s_max, cfg.sweep_steps)
+    base = {"val_accuracy": evaluate(model, data.val)["accuracy"], "test_accuracy": evaluate(model, data.test)["accuracy"],
+            "search_val_accuracy": evaluate(model, search_val)["accuracy"], "layers": layers, "weights": dense,
+            "prunable_weights": sum(dense.values()), "params": sum(p.numel() for p in model.parameters())}
+    write_json(out / "base.json", base)
+    save_pruned(out / "base_model.pt", model, arch, {"role": "base", **base})
+
+    rows, scans, history = [], [], []
+    best_state, best_round, stop = copy.deepcopy(model.state_dict()), 0, "round budget"
+    search_drop, rejected = cfg.max_drop, 0
+    compression = 1.0 / (sum(kept_counts(current_masks(weights)).values()) / base["prunable_weights"])
+    for r in tqdm(range(1, cfg.rounds + 1), desc="rounds", leave=False):
+        t = {}
+        with _timed(t, "sensitivity"):
+            scan = sensitivity_scan(model, search_val, sweep, layers, batch_size=cfg.eval_batch_size)
+        scans.append(scan.assign(round=r))
+        step = sweep[1] - sweep[0]  # a layer too sensitive even at s_min still gets one step to explore
+        xu = np.array([max(b, cfg.s_min + step) for b in upper_bounds(scan, cfg.layer_drop).values()])
+        with _timed(t, "search"):
+            # the drop is measured from this round's network: fine-tuning recovers it, accept_drop
+            # guards the distance to the base
+            problem = LayerwiseWeightPruningProblem(model, search_val, cfg.s_min, xu, search_drop, layers,
+                                                    batch_size=cfg.eval_batch_size)
+            recorder = BestPerGeneration(r)
+            res = minimize(problem, copy.deepcopy(algorithm) if algorithm is not None else make_de(cfg),
+                           ("n_gen", cfg.generations), seed=cfg.seed + r, callback=recorder, verbose=False)
+        history += recorder.rows
+        if res.X is None:
+            stop = "no candidate met the search's accuracy bound"
+            break
+        x = np.atleast_1d(res.X).astype(float)
+        thresholds = problem.thresholds(x).tolist()
+        apply_masks(weights, problem.masks(x))
+        pruned_val = evaluate(model, data.val)["accuracy"]
+        with _timed(t, "finetune"):
+            recovered = finetune_masked(model, weights, current_masks(weights), data.train, cfg, cfg.seed + r,
+                                        f"fine-tune round {r}")
+        kept = kept_counts(current_masks(weights))
+        new_compression = base["prunable_weights"] / sum(kept.values())
+        val_acc, test_acc = evaluate(model, data.val)["accuracy"], evaluate(model, data.test)["accuracy"]
+        accepted = val_acc >= base["val_accuracy"] - cfg.accept_drop
+        row = {"round": r, "max_drop": search_drop, **{f"s_{n}": s for n, s in zip(layers, x)},
+               **{f"threshold_{n}": th for n, th in zip(layers, thresholds)},
+               **{f"upper_{n}": u for n, u in zip(layers, xu)}, **{f"kept_{n}": k for n, k in kept.items()},
+               "kept_fraction": 1 / new_compression, "compression": new_compression,
+               "val_accuracy_pruned": pruned_val, "val_accuracy": val_acc, "test_accuracy": test_acc,
+               "recovered": recovered, "accepted": accepted, "evaluations": int(res.algorithm.evaluator.n_eval),
+               "networks_evaluated": problem.evaluator.computed, **{f"seconds_{k}": v for k, v in t.items()}}
+        rows.append(row)
+        write_csv(out / "rounds.csv", pd.DataFrame(rows))  # each round on disk as soon as it ends
+        if not accepted:
+            # too big a step: go back to the last accepted network and search with half the drop
+            rejected += 1
+            model.load_state_dict(best_state)
+            search_drop /= 2
+            if rejected >= cfg.patience:
+                stop = (f"{rejected} rounds in a row left validation accuracy more than "
+                        f"accept_drop={cfg.accept_drop:g} below the base")
+                break
+            continue
+        best_state, best_round, rejected = copy.deepcopy(model.state_dict()), r, 0
+        if new_compression >= cfg.target_compression:
+            stop = "target compression reached"
+            break
+        if new_compression < compression * (1 + cfg.min_gain):
+            stop = f"the round added less than min_gain={cfg.min_gain:g} compression"
+            break
+        compression = new_compression
+
+    model.load_state_dict(best_state)
+    return _finish(out, cfg, model, arch, data, base, layers, rows, scans, history, best_round, stop, timings)
+
+
+def _finish(out, cfg, model, arch, data, base, layers, rows, scans, history, best_round, stop, timings):
+    from .weights_report import write_figures
+
+    if not rows:
+        raise EvopruneError(f"no candidate of round 1 met the accuracy bound max_drop={cfg.max_drop:g}; loosen "
+                            "--max-drop or lower --s-max")
+    rounds = pd.DataFrame(rows)
+    write_csv(out / "rounds.csv", rounds)
+    write_csv(out / "sensitivity.csv", pd.concat(scans, ignore_index=True))
+    write_csv(out / "history.csv", pd.DataFrame(history))
+    kept = kept_counts(current_masks(prunable_weights(model, layers)))
+    last = rounds[rounds["round"] == best_round].iloc[0] if best_round else None
+    table = pd.DataFrame([{"layer": n, "weights_before": base["weights"][n], "weights_after": kept[n],
+                           "kept_pct": 100 * kept[n] / base["weights"][n],
+                           "sensitivity": last[f"s_{n}"] if last is not None else np.nan,
+                           "threshold": last[f"threshold_{n}"] if last is not None else np.nan} for n in layers])
+    write_csv(out / "layers.csv", table)
+    test = evaluate(model, data.test)["accuracy"]
+    meta = {"role": "pruned", "round": best_round, "test_accuracy": test}
+    dense_path = save_pruned(out / "pruned_model.pt", model, arch, meta)
+    result = {"rounds_run": len(rows), "best_round": best_round, "stop_reason": stop,
+              "compression": base["prunable_weights"] / sum(kept.values()), "nonzero_weights": sum(kept.values()),
+              "dense_weights": base["prunable_weights"], "base_test_accuracy": base["test_accuracy"],
+              "pruned_test_accuracy": test, "base_val_accuracy": base["val_accuracy"],
+              "pruned_val_accuracy": evaluate(model, data.val)["accuracy"], "dense_file_bytes": file_size(dense_path)}
+    sparse_path = save_sparse(out / "pruned_model.sparse.pt", model, arch, [weight_key(n) for n in layers], meta)
+    result["sparse_file_bytes"] = file_size(sparse_path)
+    timings.update({k: round(float(rounds[f"seconds_{k}"].sum()), 2) if len(rounds) else 0.0
+                    for k in ("sensitivity", "search", "finetune")})
+    write_json(out / "result.json", result)
+    write_json(out / "timings.json", timings)
+    write_figures(out)
+    return DenncResult(out, base, rounds, table, result, timings)

@@ -1,0 +1,110 @@
+"""Tables and figures of a weight-pruning (DENNC) run directory."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import EvopruneError
+from .report import plt, save_figure
+
+RUN_FILES = ("config.json", "base.json", "rounds.csv", "layers.csv", "sensitivity.csv", "result.json")
+
+
+def read_weights_run(run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
+    if missing:
+        raise EvopruneError(f"{run_dir} is not a complete evoprune weight-pruning run (missing {', '.join(missing)})")
+    read = {"json": lambda p: json.loads(p.read_text()), "csv": pd.read_csv}
+    return {name.split(".")[0]: read[name.split(".")[1]](run_dir / name) for name in RUN_FILES}
+
+
+def weights_summary(run_dir: str | Path) -> str:
+    run = read_weights_run(run_dir)
+    s, res = run["config"]["settings"], run["result"]
+    rounds = run["rounds"][["round", "compression", "val_accuracy_pruned", "val_accuracy", "test_accuracy",
+                            "recovered", "accepted"]]
+    sizes = (f"sparse file {res['sparse_file_bytes']:,} bytes vs dense {res['dense_file_bytes']:,} bytes "
+             f"({res['dense_file_bytes'] / res['sparse_file_bytes']:.1f}x smaller)")
+    return "\n".join([
+        f"run {run_dir}: DENNC weight pruning of {s['model']} on {s['dataset']}, seed {s['seed']}",
+        f"compression {res['compression']:.1f}x ({res['nonzero_weights']:,} of {res['dense_weights']:,} weights "
+        f"kept), test accuracy {res['base_test_accuracy']:.4f} -> {res['pruned_test_accuracy']:.4f}",
+        f"rounds: {res['rounds_run']} run, round {res['best_round']} kept; stopped: {res['stop_reason']}",
+        sizes,
+        "per layer:",
+        run["layers"].to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+        "per round:",
+        rounds.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+    ])
+
+
+def write_figures(run_dir: str | Path) -> list[Path]:
+    run_dir = Path(run_dir)
+    run = read_weights_run(run_dir)
+    figs = run_dir / "figures"
+    scan = run["sensitivity"]
+    paths = [sensitivity_figure(scan[scan["round"] == scan["round"].min()], figs / "sensitivity.png"),
+             rounds_figure(run, figs / "rounds.png"), layers_figure(run, figs / "kept_per_layer.png")]
+    plt.close("all")
+    return paths
+
+
+def sensitivity_figure(scan: pd.DataFrame, path: Path) -> Path:
+    """Validation accuracy against sensitivity, one curve per layer pruned alone."""
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for layer, rows in scan.groupby("layer", sort=False):
+        ax.plot(rows["sensitivity"], 100 * rows["val_accuracy"], marker=".", label=f"layer {layer}")
+        ax2.plot(rows["sensitivity"], 100 * rows["kept_fraction"], marker=".", label=f"layer {layer}")
+    ax.set_xlabel("sensitivity s (threshold = s * std)")
+    ax.set_ylabel("validation accuracy (%), that layer pruned alone")
+    ax2.set_xlabel("sensitivity s")
+    ax2.set_ylabel("weights kept in the layer (%)")
+    for a in (ax, ax2):
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+    save_figure(path, fig)
+    plt.close(fig)
+    return path
+
+
+def rounds_figure(run: dict, path: Path) -> Path:
+    rounds, base = run["rounds"], run["base"]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ok, undone = rounds[rounds["accepted"]], rounds[~rounds["accepted"]]
+    ax.plot([0, *ok["round"]], [1.0, *ok["compression"]], marker="o", label="accepted rounds")
+    ax.scatter(undone["round"], undone["compression"], marker="x", color="tab:red",
+               label="rejected rounds (undone: accuracy below accept_drop)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel("round")
+    ax.set_ylabel("compression (dense / nonzero weights)")
+    for column, start, marker, label in [("val_accuracy_pruned", "val_accuracy", "x", "validation, after pruning"),
+                                         ("val_accuracy", "val_accuracy", "o", "validation, after fine-tuning"),
+                                         ("test_accuracy", "test_accuracy", "s", "test, after fine-tuning")]:
+        ax2.plot([0, *rounds["round"]], [100 * base[start], *100 * rounds[column]], marker=marker, label=label)
+    ax2.set_xlabel("round")
+    ax2.set_ylabel("accuracy (%)")
+    ax2.legend(fontsize=8)
+    for a in (ax, ax2):
+        a.grid(alpha=0.3)
+    save_figure(path, fig)
+    plt.close(fig)
+    return path
+
+
+def layers_figure(run: dict, path: Path) -> Path:
+    rounds, base = run["rounds"], run["base"]
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for layer in base["layers"]:
+        kept = [1.0, *(rounds[f"kept_{layer}"] / base["weights"][layer])]
+        ax.plot(range(len(kept)), [100 * k for k in kept], marker="o", label=f"layer {layer}")
+    ax.set_yscale("log")
+    ax.set_xlabel("round")
+    ax.set_ylabel("weights kept (%)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    save_figure(path, fig)
+    plt.close(fig)
+    return path

@@ -11,13 +11,17 @@ def mini():
     return load_dataset("mnist-mini")
 
 
+def trained_one_epoch(name, data):
+    torch.manual_seed(0)
+    model = build_model(name)
+    fit(model, data.train, TrainConfig(epochs=1, seed=0))
+    return model.eval()
+
+
 @pytest.fixture(scope="session")
 def trained_lenet5(mini):
     """LeNet-5 after one epoch on mnist-mini: ~95 % accurate, enough to prune meaningfully."""
-    torch.manual_seed(0)
-    model = build_model("lenet5")
-    fit(model, mini.train, TrainConfig(epochs=1, seed=0))
-    return model.eval()
+    return trained_one_epoch("lenet5", mini)
 
 
 def randomise_batchnorm(model):
@@ -35,7 +39,4 @@ def randomise_batchnorm(model):
 @pytest.fixture(scope="session")
 def trained_lenet300(mini):
     """LeNet-300-100 after one epoch on mnist-mini (~89 % accurate): dense, ready to prune."""
-    torch.manual_seed(0)
-    model = build_model("lenet300")
-    fit(model, mini.train, TrainConfig(epochs=1, seed=0))
-    return model.eval()
+    return trained_one_epoch("lenet300", mini)

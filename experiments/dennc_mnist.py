@@ -14,7 +14,7 @@ import torch
 
 from evoprune.config import WeightPruningConfig
 from evoprune.dennc import run_dennc
-from evoprune.io import write_csv, write_text
+from evoprune.io import atomic_write, write_csv, write_text
 from evoprune.weights_report import weights_summary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +61,8 @@ def main() -> None:
     if args.tables_only:
         ours = pd.read_csv(RESULTS / "dennc_mnist.csv")
         write_text(RESULTS / "dennc_mnist.md", markdown(ours, [_summary(Path(args.runs), m) for m in ours["model"]]))
+        for name in ours["model"]:
+            keep_artifacts(Path(args.runs) / name)
         return
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -83,8 +85,18 @@ def main() -> None:
                      "seconds_sensitivity": t["sensitivity"], "seconds_search": t["search"],
                      "seconds_finetune": t["finetune"]})
         summaries.append(_summary(Path(args.runs), name))
+        keep_artifacts(result.out)
         write_csv(RESULTS / "dennc_mnist.csv", pd.DataFrame(rows))
         write_text(RESULTS / "dennc_mnist.md", markdown(pd.DataFrame(rows), summaries))
+
+
+def keep_artifacts(run_dir: Path) -> None:
+    """Copy a run's small tables and figures to experiments/results/dennc_mnist/<model>/."""
+    dest = RESULTS / "dennc_mnist" / run_dir.name
+    for name in ("rounds.csv", "layers.csv", "result.json", "figures/sensitivity.png", "figures/rounds.png",
+                 "figures/kept_per_layer.png"):
+        data = (run_dir / name).read_bytes()
+        atomic_write(dest / Path(name).name, lambda tmp: tmp.write_bytes(data))
 
 
 def _summary(runs: Path, name: str) -> str:

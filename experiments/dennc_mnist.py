@@ -60,7 +60,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.tables_only:
         ours = pd.read_csv(RESULTS / "dennc_mnist.csv")
-        write_text(RESULTS / "dennc_mnist.md", markdown(ours, [_summary(Path(args.runs), m) for m in ours["model"]]))
+        write_text(RESULTS / "dennc_mnist.md", markdown(ours, [_summary(Path(args.runs), m) for m in ours["model"]],
+                                                           args.threads))
         for name in ours["model"]:
             keep_artifacts(Path(args.runs) / name)
         return
@@ -87,7 +88,7 @@ def main() -> None:
         summaries.append(_summary(Path(args.runs), name))
         keep_artifacts(result.out)
         write_csv(RESULTS / "dennc_mnist.csv", pd.DataFrame(rows))
-        write_text(RESULTS / "dennc_mnist.md", markdown(pd.DataFrame(rows), summaries))
+        write_text(RESULTS / "dennc_mnist.md", markdown(pd.DataFrame(rows), summaries, args.threads))
 
 
 def keep_artifacts(run_dir: Path) -> None:
@@ -103,7 +104,7 @@ def _summary(runs: Path, name: str) -> str:
     return weights_summary(runs / name).replace(str(runs), "<runs>")
 
 
-def markdown(ours: pd.DataFrame, summaries: list[str]) -> str:
+def markdown(ours: pd.DataFrame, summaries: list[str], threads: int | None) -> str:
     lines = ["# DENNC on MNIST: our measurements beside published figures", "",
              "Compression = dense weights / nonzero weights of the conv and linear layers. Accuracy on the "
              "10,000 MNIST test images; drop against our own unpruned base model.", "",
@@ -124,8 +125,11 @@ def markdown(ours: pd.DataFrame, summaries: list[str]) -> str:
                      f"sensitivity {r['seconds_sensitivity']:.0f} s, search {r['seconds_search']:.0f} s, "
                      f"fine-tuning {r['seconds_finetune']:.0f} s)")
     lines.append(f"- whole experiment: {ours['seconds_total'].sum() / 60:.1f} min")
-    lines += ["", "Settings: `experiments/dennc_mnist.py` (SETTINGS, COMMON). Per-stage seconds are in "
-              "`dennc_mnist.csv`.", "", "## Run summaries", ""]
+    command = "python experiments/dennc_mnist.py" + (f" --threads {threads}" if threads else "")
+    lines += ["", f"Measured with `{command}` on a 2-core CPU. Settings: `experiments/dennc_mnist.py` "
+              "(SETTINGS, COMMON); rounds are accepted or rejected on the validation split only. Per-stage "
+              "seconds are in `dennc_mnist.csv`; per-round and per-layer tables and figures in `dennc_mnist/`.",
+              "", "## Run summaries", ""]
     for text in summaries:
         lines += ["```", text, "```", ""]
     return "\n".join(lines)

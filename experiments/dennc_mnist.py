@@ -37,7 +37,7 @@ NAMES = {"lenet300": "LeNet-300-100", "lenet5": "LeNet-5"}
 SETTINGS = {
     "lenet300": dict(epochs=20, lr=0.05, rounds=30, pop_size=16, generations=16, finetune_epochs=8,
                      search_val_size=None),
-    "lenet5": dict(epochs=10, lr=0.05, rounds=14, pop_size=12, generations=12, finetune_epochs=3,
+    "lenet5": dict(epochs=10, lr=0.05, rounds=14, pop_size=12, generations=12, finetune_epochs=5,
                    search_val_size=2000),
 }
 COMMON = dict(dataset="mnist", val_size=5000, seed=0, s_min=0.0, s_max=3.0, sweep_steps=16, layer_drop=0.05,

@@ -14,7 +14,7 @@ import torch
 
 from evoprune.config import WeightPruningConfig
 from evoprune.dennc import run_dennc
-from evoprune.io import write_csv, write_text
+from evoprune.io import atomic_write, write_csv, write_text
 from evoprune.weights_report import weights_summary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +37,7 @@ NAMES = {"lenet300": "LeNet-300-100", "lenet5": "LeNet-5"}
 SETTINGS = {
     "lenet300": dict(epochs=20, lr=0.05, rounds=30, pop_size=16, generations=16, finetune_epochs=8,
                      search_val_size=None),
-    "lenet5": dict(epochs=10, lr=0.05, rounds=14, pop_size=12, generations=12, finetune_epochs=3,
+    "lenet5": dict(epochs=10, lr=0.05, rounds=14, pop_size=12, generations=12, finetune_epochs=5,
                    search_val_size=2000),
 }
 COMMON = dict(dataset="mnist", val_size=5000, seed=0, s_min=0.0, s_max=3.0, sweep_steps=16, layer_drop=0.05,
@@ -60,7 +60,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.tables_only:
         ours = pd.read_csv(RESULTS / "dennc_mnist.csv")
-        write_text(RESULTS / "dennc_mnist.md", markdown(ours, [_summary(Path(args.runs), m) for m in ours["model"]]))
+        write_text(RESULTS / "dennc_mnist.md", markdown(ours, [_summary(Path(args.runs), m) for m in ours["model"]],
+                                                           args.threads))
+        for name in ours["model"]:
+            keep_artifacts(Path(args.runs) / name)
         return
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -83,15 +86,25 @@ def main() -> None:
                      "seconds_sensitivity": t["sensitivity"], "seconds_search": t["search"],
                      "seconds_finetune": t["finetune"]})
         summaries.append(_summary(Path(args.runs), name))
+        keep_artifacts(result.out)
         write_csv(RESULTS / "dennc_mnist.csv", pd.DataFrame(rows))
-        write_text(RESULTS / "dennc_mnist.md", markdown(pd.DataFrame(rows), summaries))
+        write_text(RESULTS / "dennc_mnist.md", markdown(pd.DataFrame(rows), summaries, args.threads))
+
+
+def keep_artifacts(run_dir: Path) -> None:
+    """Copy a run's small tables and figures to experiments/results/dennc_mnist/<model>/."""
+    dest = RESULTS / "dennc_mnist" / run_dir.name
+    for name in ("rounds.csv", "layers.csv", "result.json", "figures/sensitivity.png", "figures/rounds.png",
+                 "figures/kept_per_layer.png"):
+        data = (run_dir / name).read_bytes()
+        atomic_write(dest / Path(name).name, lambda tmp: tmp.write_bytes(data))
 
 
 def _summary(runs: Path, name: str) -> str:
     return weights_summary(runs / name).replace(str(runs), "<runs>")
 
 
-def markdown(ours: pd.DataFrame, summaries: list[str]) -> str:
+def markdown(ours: pd.DataFrame, summaries: list[str], threads: int | None) -> str:
     lines = ["# DENNC on MNIST: our measurements beside published figures", "",
              "Compression = dense weights / nonzero weights of the conv and linear layers. Accuracy on the "
              "10,000 MNIST test images; drop against our own unpruned base model.", "",
@@ -112,8 +125,11 @@ def markdown(ours: pd.DataFrame, summaries: list[str]) -> str:
                      f"sensitivity {r['seconds_sensitivity']:.0f} s, search {r['seconds_search']:.0f} s, "
                      f"fine-tuning {r['seconds_finetune']:.0f} s)")
     lines.append(f"- whole experiment: {ours['seconds_total'].sum() / 60:.1f} min")
-    lines += ["", "Settings: `experiments/dennc_mnist.py` (SETTINGS, COMMON). Per-stage seconds are in "
-              "`dennc_mnist.csv`.", "", "## Run summaries", ""]
+    command = "python experiments/dennc_mnist.py" + (f" --threads {threads}" if threads else "")
+    lines += ["", f"Measured with `{command}` on a 2-core CPU. Settings: `experiments/dennc_mnist.py` "
+              "(SETTINGS, COMMON); rounds are accepted or rejected on the validation split only. Per-stage "
+              "seconds are in `dennc_mnist.csv`; per-round and per-layer tables and figures in `dennc_mnist/`.",
+              "", "## Run summaries", ""]
     for text in summaries:
         lines += ["```", text, "```", ""]
     return "\n".join(lines)

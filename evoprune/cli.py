@@ -28,6 +28,8 @@ HELP = {
                   "latency (three or more use NSGA-III)",
     "screen": "two-step fitness: first evaluate each network on this many validation images, and on all of "
               "them only if it could still be feasible and non-dominated (default: off)",
+    "bn_calibration": "re-measure each candidate's BatchNorm statistics on this many training images before "
+                      "evaluating it (0: off)",
     "pop_size": "population size of the evolutionary search (NSGA-II/III or DE)",
     "generations": "generations of the evolutionary search (per round for weights)",
     "eval_batch_size": "batch size of candidate evaluation",

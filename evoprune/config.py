@@ -68,6 +68,7 @@ class FilterSearchConfig(BaseModelConfig):
     max_drop: float = 0.05
     objectives: tuple[str, ...] = ("filters", "error")
     screen: int | None = None
+    bn_calibration: int = 0
     pop_size: int = 40
     generations: int = 30
     eval_batch_size: int = 250
@@ -89,6 +90,8 @@ class FilterSearchConfig(BaseModelConfig):
                 raise EvopruneError(f"{name} must be a number, got {value!r}")
         self.check_positive(("pop_size", "generations", "eval_batch_size", "select", "finetune_epochs"),
                             ("finetune_lr",))
+        if isinstance(self.bn_calibration, bool) or not isinstance(self.bn_calibration, int) or self.bn_calibration < 0:
+            raise EvopruneError(f"bn_calibration must be a number of training images >= 0, got {self.bn_calibration!r}")
         if isinstance(self.objectives, str):
             self.objectives = tuple(o.strip() for o in self.objectives.split(",") if o.strip())
         self.objectives = tuple(self.objectives)

@@ -87,13 +87,17 @@ class FilterEvaluator(StateEvaluator):
     which channels it keeps: it runs once for the whole split, and each candidate only selects
     its channels from the stored output. Other networks run whole on the sliced state.
 
+    ``calibration``: training images on which each candidate's BatchNorm statistics are measured
+    again before it is evaluated (a pruned layer shifts the statistics of the layers after it).
+
     ``evaluate_many`` runs distinct candidates side by side on ``workers`` threads with one
     intra-op thread each: small networks use the cores better that way than by splitting each
     operation across them (see benchmarks/bench_eval.py).
     """
 
     def __init__(self, model: nn.Module, structure: PrunableStructure, split: TensorSplit, batch_size: int = 250,
-                 workers: int | None = None, prefix_memory: int = 2 * 1024 ** 3):
+                 workers: int | None = None, calibration: torch.Tensor | None = None,
+                 prefix_memory: int = 2 * 1024 ** 3):
         super().__init__(model, split, batch_size)
         self.structure = structure
         self.workers = workers or torch.get_num_threads()
@@ -111,7 +115,13 @@ class FilterEvaluator(StateEvaluator):
                                                  for i in range(0, len(self.y), batch_size)])
                     self.network = nn.Sequential(OrderedDict(children[end:])).eval()
                     self.inputs = self.prefix_out
+                    if calibration is not None:
+                        calibration = prefix(calibration)
         self.network_keys = set(self.network.state_dict())
+        # BatchNorm re-calibration: each candidate's statistics measured again on these images
+        self.batchnorms = [name for name, m in self.network.named_modules()
+                           if isinstance(m, nn.modules.batchnorm._BatchNorm)] if calibration is not None else []
+        self.calibration = calibration if self.batchnorms else None
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -119,16 +129,39 @@ class FilterEvaluator(StateEvaluator):
     def suffix(self) -> nn.Module | None:
         return self.network if self.prefix_out is not None else None
 
-    def _compute(self, keep: list[torch.Tensor], n: int | None) -> Fitness:
+    def _network(self) -> nn.Module:
         # functional_call swaps tensors into the module it runs: each thread needs its own skeleton
-        if threading.current_thread() is threading.main_thread():
-            network = self.network
-        else:
-            network = getattr(self._local, "network", None)
-            if network is None:
-                network = self._local.network = copy.deepcopy(self.network)
+        network = getattr(self._local, "network", None)
+        if network is None:
+            network = self._local.network = copy.deepcopy(self.network)
+            for m in network.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.momentum = None  # re-calibration takes the plain average, not a running one
+        return network
+
+    def _recalibrate(self, network: nn.Module, state: dict, keep: list[torch.Tensor]) -> dict:
+        """``state`` with every BatchNorm's statistics measured on the calibration images."""
+        state = dict(state)
+        with torch.inference_mode():
+            for name in self.batchnorms:
+                channels = state[f"{name}.running_mean"].shape[0]
+                state[f"{name}.running_mean"] = torch.zeros(channels)
+                state[f"{name}.running_var"] = torch.ones(channels)
+                state[f"{name}.num_batches_tracked"] = torch.zeros((), dtype=torch.long)
+            x = self.calibration if self.prefix_out is None else self.calibration.index_select(1, keep[0])
+            network.train()
+            try:
+                functional_call(network, state, (x,))
+            finally:
+                network.eval()
+        return state
+
+    def _compute(self, keep: list[torch.Tensor], n: int | None) -> Fitness:
+        network = self._network()
         state = self.structure.slice_state(self.state, keep)
         state = {k: v for k, v in state.items() if k in self.network_keys}
+        if self.calibration is not None:
+            state = self._recalibrate(network, state, keep)
         if self.prefix_out is None:
             return self._score(lambda x: functional_call(network, state, (x,)), self.inputs, n)
         channels = keep[0]

@@ -34,7 +34,7 @@ from .measure import count_flops, count_params, latency_ms
 from .models import build_model, check_input_shape, save_pruned
 from .problems import FilterPruningProblem
 from .problems.filter_pruning import COLUMN
-from .pruning import PrunableStructure, physically_prune
+from .pruning import PrunableStructure, physically_prune, recalibrate_batchnorm
 from .select import non_dominated, uniform_along_front
 from .train import TrainConfig, cache_key, evaluate, fit, train_cached
 
@@ -131,7 +131,8 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
     with _timed(timings, "build_problem"):
         problem = FilterPruningProblem(model, data.val, cfg.max_ratio, cfg.max_drop, cfg.criterion,
                                        structure=structure, batch_size=cfg.eval_batch_size,
-                                       objectives=tuple(cfg.objectives), screen=cfg.screen)
+                                       objectives=tuple(cfg.objectives), screen=cfg.screen,
+                                       calibration=data.train.subset(cfg.bn_calibration) if cfg.bn_calibration else None)
     base = _base_metrics(model, problem, data)
     write_json(out / "base.json", base)
     save_pruned(out / "base_model.pt", model, arch, {"role": "base", **base})
@@ -233,6 +234,8 @@ def _finetune(chosen: pd.DataFrame, problem: FilterPruningProblem, model: nn.Mod
     for n, (front_id, sol) in enumerate(tqdm(list(chosen.iterrows()), desc="fine-tune", leave=False)):
         counts = tuple(int(sol[f"kept_{name}"]) for name in layers)
         pruned = physically_prune(model, problem.structure, problem.planner.keep(counts))
+        if problem.evaluator.calibration is not None:
+            recalibrate_batchnorm(pruned, data.train.subset(cfg.bn_calibration).x)
         before = evaluate(pruned, data.test)["accuracy"]
         fit(pruned, data.train, ft, desc=f"fine-tune {n + 1}/{len(chosen)}")
         after = evaluate(pruned, data.test)["accuracy"]

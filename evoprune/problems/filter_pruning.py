@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 from pymoo.core.problem import Problem
 from torch import nn
 
@@ -33,6 +34,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
     the whole split only if it could still be feasible and non-dominated (Hu et al.'s two-step
     approximate fitness), with a margin of ``screen_z`` binomial standard errors.
     ``workers``: candidates evaluated side by side (default: torch's thread count).
+    ``calibration``: training images on which BatchNorm statistics are re-measured per candidate.
     """
 
     HEAVY = ("planner", "evaluator", "costs")  # model and data: shared by copies, never serialised
@@ -40,7 +42,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
     def __init__(self, model: nn.Module, val: TensorSplit, max_ratio: float = 0.95, max_drop: float = 0.01,
                  criterion: str | Importance = "l1", structure: PrunableStructure | None = None,
                  batch_size: int = 250, objectives: tuple[str, ...] = ("filters", "error"),
-                 screen: int | None = None, screen_z: float = 3.0, workers: int | None = None):
+                 screen: int | None = None, screen_z: float = 3.0, workers: int | None = None,
+                 calibration: TensorSplit | None = None):
         if not 0 <= max_ratio < 1:
             raise EvopruneError(f"max_ratio {max_ratio:g} is outside [0, 1)")
         if not max_drop >= 0:
@@ -50,7 +53,11 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
             raise EvopruneError(f"screen size {screen} must be between 1 and the {len(val)} validation images")
         structure = structure or PrunableStructure(model, tuple(val.x.shape[1:]))
         self.planner = FilterPlanner(model, structure, criterion)
-        self.evaluator = FilterEvaluator(model, structure, val, batch_size, workers)
+        calibration_x = None
+        if calibration is not None:
+            calibration_x = calibration.x.contiguous(memory_format=torch.channels_last) if calibration.x.ndim == 4 \
+                else calibration.x
+        self.evaluator = FilterEvaluator(model, structure, val, batch_size, workers, calibration_x)
         self.costs = CandidateCosts(model, self.planner)
         self.max_drop, self.objective_names = max_drop, tuple(objectives)
         self.screen, self.screen_z = screen, screen_z

@@ -10,17 +10,15 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import torch
 from pymoo.indicators.hv import HV
 from pymoo.optimize import minimize
 
-from evoprune.config import DEFAULT_CACHE
 from evoprune.data import load_dataset
-from evoprune.models import build_model
 from evoprune.problems import FilterPruningProblem
 from evoprune.search import default_algorithm, seed_everything
 from evoprune.select import non_dominated
-from evoprune.train import TrainConfig, cache_key, train_cached
+
+from common import trained_base
 
 
 def main():
@@ -33,11 +31,7 @@ def main():
     parser.add_argument("--max-drop", type=float, default=0.05)
     args = parser.parse_args()
     data = load_dataset("mnist", args.data_root) if args.data_root else load_dataset("mnist-mini")
-    torch.manual_seed(0)
-    model = build_model(args.model)
-    cfg = TrainConfig(epochs=4)
-    train_cached(model, data.train, cfg, DEFAULT_CACHE, cache_key(bench=args.model, dataset=data.name,
-                                                                  sizes=data.sizes(), train=cfg))
+    model = trained_base(args.model, data, epochs=4)
     print(f"{args.model} on {data.name}, pop {args.pop} x {args.gens}, max_drop {args.max_drop}")
     for label, calibration in [("plain", None), (f"recalibrated ({args.images} images)", data.train.subset(args.images))]:
         seed_everything(0)

@@ -19,22 +19,13 @@ import time
 import numpy as np
 import torch
 
-from evoprune.config import DEFAULT_CACHE
 from evoprune.data import load_dataset
-from evoprune.models import build_model
 from evoprune.problems import FilterPruningProblem
 from evoprune.pruning import physically_prune
 from evoprune.reference import naive_accuracy
-from evoprune.train import TrainConfig, cache_key, evaluate, train_cached
+from evoprune.train import evaluate
 
-
-def trained(name, data):
-    torch.manual_seed(0)
-    model = build_model(name)
-    cfg = TrainConfig(epochs=2)
-    train_cached(model, data.train, cfg, DEFAULT_CACHE, cache_key(bench=name, dataset=data.name, sizes=data.sizes(),
-                                                                  train=cfg))
-    return model.eval()
+from common import trained_base
 
 
 def naive(model, problem, counts, val):
@@ -61,7 +52,7 @@ def matmul_gflops(n=2048, repeats=5):
 
 
 def bench(name, data, n_candidates, seed, screen):
-    model = trained(name, data)
+    model = trained_base(name, data, epochs=2)
     problem = FilterPruningProblem(model, data.val, max_ratio=0.9)
     X = np.random.default_rng(seed).uniform(0, 0.9, (n_candidates, problem.n_var))
     cands = list(dict.fromkeys(problem.planner.counts(x) for x in X))

@@ -12,16 +12,14 @@ import argparse
 import time
 
 import numpy as np
-import torch
 from pymoo.optimize import minimize
 
-from evoprune.config import DEFAULT_CACHE
 from evoprune.data import load_dataset
-from evoprune.models import build_model
 from evoprune.problems import FilterPruningProblem
 from evoprune.search import default_algorithm, seed_everything
 from evoprune.select import non_dominated
-from evoprune.train import TrainConfig, cache_key, train_cached
+
+from common import trained_base
 
 
 def front(problem):
@@ -48,11 +46,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     data = load_dataset("mnist", args.data_root) if args.data_root else load_dataset("mnist-mini")
-    torch.manual_seed(0)
-    model = build_model("lenet5")
-    cfg = TrainConfig(epochs=8 if data.name == "mnist-mini" else 10)
-    train_cached(model, data.train, cfg, DEFAULT_CACHE, cache_key(arch={"name": "lenet5", "kwargs": {
-        "num_classes": 10, "in_channels": 1}}, dataset=data.name, sizes=data.sizes(), train=cfg))
+    model = trained_base("lenet5", data, epochs=8 if data.name == "mnist-mini" else 10)
 
     args.screen = args.screen or len(data.val) // 5
     exact, t_exact = search(model, data, args, None)

@@ -1,0 +1,18 @@
+"""What the benchmarks share: a base model trained once with the run settings and then cached."""
+from __future__ import annotations
+
+import torch
+
+from evoprune.config import BaseModelConfig
+from evoprune.data import DatasetSplits
+from evoprune.models import build_model
+from evoprune.search import train_base
+
+
+def trained_base(name: str, data: DatasetSplits, epochs: int) -> torch.nn.Module:
+    """``name`` trained for ``epochs`` on ``data`` (seed 0), from the same cache as ``evoprune filters``."""
+    arch = {"name": name, "kwargs": {"num_classes": data.num_classes, "in_channels": data.input_shape[0]}}
+    torch.manual_seed(0)
+    model = build_model(name, **arch["kwargs"])
+    train_base(BaseModelConfig(model=name, dataset=data.name, epochs=epochs), model, arch, data, {})
+    return model.eval()

@@ -15,7 +15,8 @@ from pymoo.optimize import minimize
 
 from evoprune.data import load_dataset
 from evoprune.problems import FilterPruningProblem
-from evoprune.search import default_algorithm, seed_everything
+from evoprune.methods.emofp import default_algorithm
+from evoprune.runs import seed_everything
 from evoprune.select import non_dominated
 
 from common import trained_base

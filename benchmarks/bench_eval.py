@@ -21,19 +21,19 @@ import torch
 
 from evoprune.data import load_dataset
 from evoprune.problems import FilterPruningProblem
-from evoprune.pruning import physically_prune
-from evoprune.reference import naive_accuracy
+from evoprune.pruning import kept_tensors, physically_prune
 from evoprune.train import evaluate
 
 from common import trained_base
+from yardsticks import naive_accuracy
 
 
-def naive(model, problem, counts, val):
-    return naive_accuracy(model, problem.structure, problem.planner.keep(counts), val)
+def naive(model, problem, kept, val):
+    return naive_accuracy(model, problem.structure, kept_tensors(kept), val)
 
 
-def torch_pruning(model, problem, counts, val):
-    return evaluate(physically_prune(model, problem.structure, problem.planner.keep(counts)), val)["accuracy"]
+def torch_pruning(model, problem, kept, val):
+    return evaluate(physically_prune(model, problem.structure, kept_tensors(kept)), val)["accuracy"]
 
 
 def timed(fn, items):
@@ -55,8 +55,8 @@ def bench(name, data, n_candidates, seed, screen):
     model = trained_base(name, data, epochs=2)
     problem = FilterPruningProblem(model, data.val, max_ratio=0.9)
     X = np.random.default_rng(seed).uniform(0, 0.9, (n_candidates, problem.n_var))
-    cands = list(dict.fromkeys(problem.planner.counts(x) for x in X))
-    X = np.array([[1 - k / c for k, c in zip(counts, problem.planner.channels)] for counts in cands])
+    cands = list(dict.fromkeys(problem.keep(x) for x in X))
+    X = np.array([[1 - len(k) / c for k, c in zip(kept, problem.channels)] for kept in cands])
     flops = np.array([problem.costs.flops(c) for c in cands]) * len(data.val)
 
     t_naive, acc_naive = timed(lambda c: naive(model, problem, c, data.val), cands)

@@ -8,8 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from evoprune.config import FilterSearchConfig
-from evoprune.search import run_filter_search
+from evoprune.methods.emofp import FilterSearchConfig, run_filter_search
 
 
 def main():

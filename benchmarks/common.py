@@ -1,12 +1,18 @@
-"""What the benchmarks share: a base model trained once with the run settings and then cached."""
+"""What the benchmarks share: a base model trained once with the run settings and then cached,
+and the yardsticks of the tests."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import torch
 
 from evoprune.config import BaseModelConfig
 from evoprune.data import DatasetSplits
 from evoprune.models import build_model
-from evoprune.search import train_base
+from evoprune.runs import train_base
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # yardsticks live with the tests
 
 
 def trained_base(name: str, data: DatasetSplits, epochs: int) -> torch.nn.Module:

@@ -1,10 +1,13 @@
-"""Settings of a filter-pruning run, validated where they enter, readable from TOML."""
+"""Settings: dataclasses whose fields carry their own help text and check, so the command line is
+generated from them and every setting is validated in one place, where it enters."""
 from __future__ import annotations
 
+import math
 import os
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any, Callable
 
 from .errors import EvopruneError
 
@@ -15,42 +18,158 @@ else:  # pragma: no cover
 
 DEFAULT_CACHE = os.environ.get("EVOPRUNE_CACHE", str(Path.home() / ".cache" / "evoprune"))
 
+Check = Callable[[str, Any], Any]  # (name, value) -> the value, normalised; raises EvopruneError
+
+
+def option(default: Any, help: str, check: Check | None = None, kind: type | None = None, cli: bool = True):
+    """A setting: its default, its help line, its check, and the type of its command-line value
+    (inferred from the default when omitted)."""
+    return field(default=default, metadata={"help": help, "check": check, "kind": kind, "cli": cli})
+
+
+# ---- checks: each names the setting and the value, and says what is allowed ----
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EvopruneError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise EvopruneError(f"{name} must be a finite number, got {value!r}")
+    return value
+
+
+def _integer(name: str, value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EvopruneError(f"{name} must be {what}, got {value!r}")
+    return value
+
+
+def positive_int(name, value):
+    if _integer(name, value, "a positive integer") <= 0:
+        raise EvopruneError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def nonnegative_int(name, value):
+    if _integer(name, value, "an integer >= 0") < 0:
+        raise EvopruneError(f"{name} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def optional(check: Check) -> Check:
+    return lambda name, value: None if value is None else check(name, value)
+
+
+def number(name, value):
+    return _number(name, value)
+
+
+def positive(name, value):
+    if not _number(name, value) > 0:
+        raise EvopruneError(f"{name} must be positive, got {value!r}")
+    return value
+
+
+def at_least(low: float) -> Check:
+    def check(name, value):
+        if not _number(name, value) >= low:
+            raise EvopruneError(f"{name} must be >= {low:g}, got {value!r}")
+        return value
+    return check
+
+
+def accuracy_drop(name, value):
+    if not 0 <= _number(name, value) <= 1:
+        raise EvopruneError(f"{name} {value:g} must be a non-negative accuracy fraction, at most 1 "
+                            "(0.01 = one percentage point)")
+    return value
+
+
+def ratio(name, value):
+    if not 0 <= _number(name, value) < 1:
+        raise EvopruneError(f"{name} {value:g} is outside [0, 1)")
+    return value
+
+
+def unit_interval(name, value):
+    if not 0 <= _number(name, value) <= 1:
+        raise EvopruneError(f"{name} {value:g} is outside [0, 1]")
+    return value
+
+
+def choice(*allowed: str) -> Check:
+    def check(name, value):
+        if value not in allowed:
+            raise EvopruneError(f"{name} {value!r} is unknown; known: {', '.join(sorted(allowed))}")
+        return value
+    return check
+
+
+def text(name, value):
+    if not isinstance(value, str):
+        raise EvopruneError(f"{name} must be a string, got {value!r}")
+    return value
+
+
+def boolean(name, value):
+    if not isinstance(value, bool):
+        raise EvopruneError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def names_list(name, value):
+    """A comma-separated string or a sequence of names -> a tuple of names."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise EvopruneError(f"{name} must be comma-separated names, got {value!r}")
+    return tuple(value)
+
+
+def registered(lookup: Callable[[], Any]) -> Check:
+    """The value must name an entry of the registry ``lookup()`` returns."""
+    def check(name, value):
+        lookup().get(text(name, value))
+        return value
+    return check
+
+
+def _models():
+    from .models import MODELS
+    return MODELS
+
+
+def _datasets():
+    from .data import DATASETS
+    return DATASETS
+
+
+def cache_dir(name, value):
+    if value is None or str(value).lower() == "none":
+        return None
+    return text(name, value)
+
+
+def model_option(default: str):
+    return option(default, "architecture to prune (see `evoprune list`)", registered(_models))
+
+
+# ---- the settings every method shares ----
 
 @dataclass
-class BaseModelConfig:
-    """What to prune, on what data, and how the base model is trained: shared by every method."""
-
-    model: str = "lenet5"
-    dataset: str = "mnist-mini"
-    data_root: str | None = None
-    download: bool = False
-    val_size: int | None = None
-    seed: int = 0
-    # base model training (cached by its settings in cache_dir)
-    epochs: int = 8
-    lr: float = 0.05
-    optimizer: str = "sgd"
-    batch_size: int = 128
-    cache_dir: str | None = DEFAULT_CACHE
+class Settings:
+    """Base of every config: validation from the fields' checks, plus ``check()`` for rules that
+    tie several settings together."""
 
     def validate(self):
-        from .data import check_dataset_args
-        from .models import MODELS
-
-        MODELS.get(self.model)
-        check_dataset_args(self.dataset, self.val_size)
-        if self.optimizer not in ("sgd", "adam"):
-            raise EvopruneError(f"optimizer {self.optimizer!r} is unknown; known: adam, sgd")
+        for f in fields(self):
+            check = f.metadata.get("check")
+            if check is not None:
+                setattr(self, f.name, check(f.name, getattr(self, f.name)))
+        self.check()
         return self
 
-    def check_positive(self, ints: tuple[str, ...] = (), floats: tuple[str, ...] = ()) -> None:
-        for name in ("epochs", "batch_size", *ints):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise EvopruneError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("lr", *floats):
-            if not getattr(self, name) > 0:
-                raise EvopruneError(f"{name} must be positive, got {getattr(self, name)!r}")
+    def check(self) -> None:
+        """Rules across settings (override)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,133 +180,29 @@ class BaseModelConfig:
 
 
 @dataclass
-class FilterSearchConfig(BaseModelConfig):
-    # the search
-    criterion: str = "l1"
-    max_ratio: float = 0.95
-    max_drop: float = 0.05
-    objectives: tuple[str, ...] = ("filters", "error")
-    screen: int | None = None
-    bn_calibration: int = 0
-    pop_size: int = 40
-    generations: int = 30
-    eval_batch_size: int = 250
-    # selection along the front and fine-tuning
-    select: int = 5
-    finetune_epochs: int = 3
-    finetune_lr: float = 0.01
+class BaseModelConfig(Settings):
+    """What to prune, on what data, and how the base model is trained: shared by every method."""
 
-    def validate(self) -> "FilterSearchConfig":
-        from .pruning import IMPORTANCES
-
-        super().validate()
-        IMPORTANCES.get(self.criterion)
-        from .problems.filter_pruning import check_objectives
-
-        for name in ("max_ratio", "max_drop", "lr", "finetune_lr"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise EvopruneError(f"{name} must be a number, got {value!r}")
-        self.check_positive(("pop_size", "generations", "eval_batch_size", "select", "finetune_epochs"),
-                            ("finetune_lr",))
-        if isinstance(self.bn_calibration, bool) or not isinstance(self.bn_calibration, int) or self.bn_calibration < 0:
-            raise EvopruneError(f"bn_calibration must be a number of training images >= 0, got {self.bn_calibration!r}")
-        if isinstance(self.objectives, str):
-            self.objectives = tuple(o.strip() for o in self.objectives.split(",") if o.strip())
-        self.objectives = tuple(self.objectives)
-        check_objectives(self.objectives)
-        if self.screen is not None and (isinstance(self.screen, bool) or not isinstance(self.screen, int)
-                                        or self.screen <= 0):
-            raise EvopruneError(f"screen must be a positive number of validation images, got {self.screen!r}")
-        if not 0 <= self.max_ratio < 1:
-            raise EvopruneError(f"max_ratio {self.max_ratio:g} is outside [0, 1)")
-        check_max_drop(self.max_drop)
-        return self
+    model: str = model_option("lenet5")
+    dataset: str = option("mnist-mini", "data set name (see `evoprune list`)", registered(_datasets))
+    data_root: str | None = option(None, "directory holding the data set's files (official IDX files or "
+                                   "torchvision's layout)", optional(text), kind=str)
+    download: bool = option(False, "download the data set with torchvision if it is not under --data-root", boolean)
+    val_size: int | None = option(None, "validation images carved from the training set (default: a sixth, at "
+                                  "most 5000)", optional(positive_int), kind=int)
+    seed: int = option(0, "seed for data split, training, and search (torch, numpy and pymoo)", nonnegative_int)
+    epochs: int = option(8, "epochs to train the base model (cached by everything that determines its weights)",
+                         positive_int)
+    lr: float = option(0.05, "learning rate of the base training", positive)
+    optimizer: str = option("sgd", "sgd or adam", choice("sgd", "adam"))
+    batch_size: int = option(128, "training batch size", positive_int)
+    cache_dir: str | None = option(DEFAULT_CACHE, "where trained base models are cached ('none' disables the cache)",
+                                   cache_dir, kind=str)
+    train_given_model: bool = option(False, "train a model passed through the Python API with the base settings "
+                                     "instead of using it as trained", boolean, cli=False)
 
 
-def check_max_drop(max_drop: float, name: str = "max_drop") -> None:
-    if not max_drop >= 0:
-        raise EvopruneError(f"{name} {max_drop:g} must be a non-negative accuracy fraction "
-                            "(0.01 = one percentage point)")
-
-
-@dataclass
-class SensitivityConfig(BaseModelConfig):
-    model: str = "lenet300"
-    # layers to prune: comma-separated module names (e.g. "1,3"); every conv and linear layer if None
-    layers: str | None = None
-    # the sensitivity sweep s_min..s_max (threshold = s * std of a layer's weights); also the search bounds
-    s_min: float = 0.0
-    s_max: float = 3.0
-    sweep_steps: int = 16
-    eval_batch_size: int = 1000
-
-    def validate(self) -> "SensitivityConfig":
-        from .pruning.sensitivity import check_sweep
-
-        super().validate()
-        self.check_positive(("eval_batch_size",))
-        check_sweep(self.s_min, self.s_max, self.sweep_steps)
-        return self
-
-    def layer_list(self) -> list[str] | None:
-        return None if self.layers is None else [n.strip() for n in str(self.layers).split(",") if n.strip()]
-
-
-@dataclass
-class WeightPruningConfig(SensitivityConfig):
-    """DENNC: rounds of (DE search of per-layer sensitivities -> prune -> fine-tune with recovery)."""
-
-    # per-layer search bound: the first swept s at which that layer alone costs more than layer_drop
-    layer_drop: float = 0.05
-    # the search: DE over sensitivities, constraint: validation-accuracy drop <= max_drop before
-    # fine-tuning, measured from the network the round starts with
-    max_drop: float = 0.02
-    search_val_size: int | None = None
-    pop_size: int = 20
-    generations: int = 20
-    de_variant: str = "DE/rand/1/bin"
-    de_cr: float = 0.5
-    de_f: float = 0.5
-    de_mutation: float = 0.1  # probability of pymoo DE's polynomial mutation per offspring (0 turns it off)
-    # the rounds
-    rounds: int = 5
-    target_compression: float = 50.0
-    min_gain: float = 0.02
-    accept_drop: float = 0.01
-    patience: int = 2  # rejected rounds in a row (each halves max_drop) before stopping
-    finetune_epochs: int = 2
-    finetune_lr: float = 0.01
-    recovery_rate: float = 0.0
-    recovery_schedule: str = "once"
-    recovery_init: float = 0.0
-
-    def validate(self) -> "WeightPruningConfig":
-        from .pruning.masks import check_recovery
-
-        super().validate()
-        self.check_positive(("pop_size", "generations", "rounds", "finetune_epochs", "patience"), ("finetune_lr",))
-        if self.search_val_size is not None:
-            self.check_positive(("search_val_size",))
-        for name in ("max_drop", "layer_drop", "accept_drop"):
-            check_max_drop(getattr(self, name), name)
-        if not self.target_compression > 1:
-            raise EvopruneError(f"target_compression {self.target_compression:g} must be greater than 1 "
-                                "(dense weights / nonzero weights)")
-        if not self.min_gain >= 0:
-            raise EvopruneError(f"min_gain {self.min_gain:g} must be >= 0 (0.02 = a round must add 2 % compression)")
-        parts = self.de_variant.split("/")
-        if len(parts) != 4 or parts[0] != "DE" or parts[1] not in ("rand", "best", "target-to-best") \
-                or parts[2] not in ("1", "2") or parts[3] not in ("bin", "exp"):
-            raise EvopruneError(f"de_variant {self.de_variant!r} is not DE/<rand|best|target-to-best>/<1|2>/<bin|exp>")
-        if not 0 <= self.de_cr <= 1 or not self.de_f > 0 or not 0 <= self.de_mutation <= 1:
-            raise EvopruneError(f"DE needs 0 <= de_cr <= 1, de_f > 0 and 0 <= de_mutation <= 1, got de_cr="
-                                f"{self.de_cr:g}, de_f={self.de_f:g}, de_mutation={self.de_mutation:g}")
-        check_recovery(self.recovery_rate, self.recovery_schedule, self.recovery_init)
-        return self
-
-
-def read_config_file(path: str | Path, cls: type[BaseModelConfig] = FilterSearchConfig) -> dict:
+def read_config_file(path: str | Path, cls: type[Settings]) -> dict:
     """Settings from a TOML file whose keys are ``cls`` field names."""
     path = Path(path)
     if not path.is_file():
@@ -196,8 +211,18 @@ def read_config_file(path: str | Path, cls: type[BaseModelConfig] = FilterSearch
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise EvopruneError(f"config file {path} is not valid TOML: {e}") from None
-    unknown = sorted(set(data) - set(cls.field_names()))
+    names = [f.name for f in fields(cls) if f.metadata.get("cli", True)]
+    unknown = sorted(set(data) - set(names))
     if unknown:
-        raise EvopruneError(f"config file {path} has unknown setting {unknown[0]!r}; known: "
-                            f"{', '.join(cls.field_names())}")
+        raise EvopruneError(f"config file {path} has unknown setting {unknown[0]!r}; known: {', '.join(names)}")
     return data
+
+
+def cli_fields(cls: type[Settings]):
+    """(field, default, command-line type) of every setting offered on the command line."""
+    for f in fields(cls):
+        if not f.metadata.get("cli", True):
+            continue
+        default = f.default if f.default is not MISSING else f.default_factory()
+        kind = f.metadata.get("kind") or (str if isinstance(default, tuple) else type(default))
+        yield f, default, kind

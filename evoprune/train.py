@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from .data.splits import TensorSplit
 from .errors import EvopruneError
+from .fitness.scoring import as_input, score
 
 
 @dataclass(frozen=True)
@@ -76,16 +77,11 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
     return losses
 
 
-@torch.inference_mode()
 def evaluate(model: nn.Module, data: TensorSplit, batch_size: int = 1000) -> dict[str, float]:
+    """Accuracy and mean loss of ``model`` on ``data``, in eval mode."""
     model.eval()
-    x = data.x.contiguous(memory_format=torch.channels_last) if data.x.ndim == 4 else data.x
-    correct, loss = 0, 0.0
-    for i in range(0, len(data), batch_size):
-        logits = model(x[i:i + batch_size])
-        correct += int((logits.argmax(1) == data.y[i:i + batch_size]).sum())
-        loss += float(F.cross_entropy(logits, data.y[i:i + batch_size], reduction="sum"))
-    return {"accuracy": correct / len(data), "loss": loss / len(data)}
+    fitness = score(model, as_input(data.x), data.y, batch_size)
+    return {"accuracy": fitness.accuracy, "loss": fitness.loss}
 
 
 def cache_key(**parts) -> str:

@@ -12,10 +12,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from evoprune.config import WeightPruningConfig
-from evoprune.dennc import run_dennc
+from evoprune.methods.dennc import WeightPruningConfig, run_dennc, weights_summary
 from evoprune.io import atomic_write, write_csv, write_text
-from evoprune.weights_report import weights_summary
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results"

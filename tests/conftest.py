@@ -3,6 +3,7 @@ import torch
 
 from evoprune.data import load_dataset
 from evoprune.models import build_model
+from evoprune.pruning import RatioSelection, kept_tensors
 from evoprune.train import TrainConfig, fit
 
 
@@ -40,3 +41,8 @@ def randomise_batchnorm(model):
 def trained_lenet300(mini):
     """LeNet-300-100 after one epoch on mnist-mini (~89 % accurate): dense, ready to prune."""
     return trained_one_epoch("lenet300", mini)
+
+
+def top_filters(model, structure, ratios, criterion="l1"):
+    """The filters EMOFP's decoding keeps for per-layer pruning ``ratios``, as index tensors."""
+    return kept_tensors(RatioSelection(criterion).bind(model, structure).keep(ratios))

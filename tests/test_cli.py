@@ -91,7 +91,7 @@ def test_config_file_sets_options_and_command_line_wins(tmp_path, capsys):
     (["--max-drop", "-0.01"], "max_drop -0.01 must be a non-negative accuracy fraction"),
     (["--model", "lenet300"], "the model has no prunable convolution layer"),
     (["--dataset", "mnist", "--data-root", "/nonexistent/mnist"], "data directory /nonexistent/mnist does not exist"),
-    (["--criterion", "random"], "unknown importance criterion 'random'; known: l1, l2"),
+    (["--criterion", "random"], "unknown importance criterion 'random'; known: group-l2, l1, l2"),
     (["--objectives", "filters,accuracy"], "unknown objective 'accuracy'; known: filters, error, flops"),
     (["--screen", "0"], "screen must be a positive number of validation images, got 0"),
 ])
@@ -104,9 +104,8 @@ def test_bad_input_is_one_sentence_and_exit_2_before_any_compute(tmp_path, capsy
 
 
 def test_input_shape_the_model_does_not_accept(tmp_path, capsys):
-    from evoprune.config import FilterSearchConfig
     from evoprune.errors import EvopruneError
-    from evoprune.search import run_filter_search
+    from evoprune.methods.emofp import FilterSearchConfig, run_filter_search
     from torch import nn
 
     wrong = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(10))

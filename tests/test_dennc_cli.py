@@ -130,8 +130,7 @@ def test_bad_model_files_are_one_sentence_and_exit_2(run_dir, tmp_path, damage, 
 def test_python_api_accepts_any_single_objective_pymoo_algorithm(tmp_path):
     from pymoo.algorithms.soo.nonconvex.ga import GA
 
-    from evoprune.config import WeightPruningConfig
-    from evoprune.dennc import run_dennc
+    from evoprune.methods.dennc import WeightPruningConfig, run_dennc
 
     torch.manual_seed(0)
     cfg = WeightPruningConfig(epochs=1, rounds=1, generations=2, finetune_epochs=1, sweep_steps=3, max_drop=0.05,

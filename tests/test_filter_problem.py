@@ -35,7 +35,7 @@ def test_duplicate_networks_are_evaluated_once(problem):
 
 def test_deepcopy_and_pickle_do_not_copy_model_or_data(problem):
     clone = copy.deepcopy(problem)
-    assert clone.evaluator is problem.evaluator and clone.planner is problem.planner
+    assert clone.evaluator is problem.evaluator and clone.selection is problem.selection
     x = np.array([[0.5, 0.5]])
     assert np.array_equal(clone.evaluate(x)[0], problem.evaluate(x)[0])
     blob = pickle.dumps(problem)

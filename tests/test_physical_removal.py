@@ -5,10 +5,10 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from conftest import randomise_batchnorm
+from conftest import randomise_batchnorm, top_filters
 from evoprune.errors import EvopruneError
 from evoprune.models import build_model
-from evoprune.pruning import FilterPlanner, PrunableStructure, physically_prune
+from evoprune.pruning import PrunableStructure, RatioSelection, physically_prune
 
 
 class ResidualNet(nn.Module):
@@ -48,8 +48,7 @@ def test_ratio_zero_keeps_outputs_identical(name):
     torch.manual_seed(0)
     model = randomise_batchnorm(build_model(name))
     structure = PrunableStructure(model, (1, 28, 28))
-    planner = FilterPlanner(model, structure)
-    keep = planner.keep(planner.counts([0.0] * len(structure.layers)))
+    keep = top_filters(model, structure, [0.0] * len(structure.layers))
     x = torch.randn(16, 1, 28, 28)
     pruned = physically_prune(model, structure, keep)
     assert torch.equal(pruned(x), model(x))
@@ -61,8 +60,7 @@ def test_sliced_network_equals_masked_full_network_and_torch_pruning(name):
     torch.manual_seed(0)
     model = randomise_batchnorm(build_model(name))
     structure = PrunableStructure(model, (1, 28, 28))
-    planner = FilterPlanner(model, structure, "l2")
-    keep = planner.keep(planner.counts([0.6, 0.3, 0.8, 0.1][:len(structure.layers)]))
+    keep = top_filters(model, structure, [0.6, 0.3, 0.8, 0.1][:len(structure.layers)], "l2")
     x = torch.randn(32, 1, 28, 28)
     with torch.no_grad():
         sliced = functional_call(model, structure.slice_state(model.state_dict(), keep), (x,))
@@ -90,8 +88,7 @@ def test_residual_user_model_keeps_coupled_filters_together():
     model = randomise_batchnorm(ResidualNet())
     structure = PrunableStructure(model, (1, 28, 28))
     assert len(structure.layers) == 2  # stem+body are one decision (residual add), head is another
-    planner = FilterPlanner(model, structure)
-    keep = planner.keep(planner.counts([0.5, 0.75]))
+    keep = top_filters(model, structure, [0.5, 0.75])
     x = torch.randn(8, 1, 28, 28)
     with torch.no_grad():
         sliced = functional_call(model, structure.slice_state(model.state_dict(), keep), (x,))
@@ -105,9 +102,9 @@ def test_model_without_conv_layers_is_rejected():
         PrunableStructure(build_model("lenet300"), (1, 28, 28))
 
 
-def test_planner_never_empties_a_layer_and_rejects_bad_ratios():
+def test_ratio_decoding_never_empties_a_layer_and_rejects_bad_ratios():
     model = build_model("lenet5")
-    planner = FilterPlanner(model, PrunableStructure(model, (1, 28, 28)))
+    planner = RatioSelection().bind(model, PrunableStructure(model, (1, 28, 28)))
     assert planner.counts([0.999, 0.99]) == (1, 1)
     assert planner.counts([0.5, 0.0]) == (10, 50)
     with pytest.raises(EvopruneError, match="pruning ratio 1 is outside"):

@@ -3,15 +3,14 @@ import torch
 
 from evoprune.errors import EvopruneError
 from evoprune.models import build_model, load_pruned, save_pruned
-from evoprune.pruning import FilterPlanner, PrunableStructure, physically_prune
-from conftest import randomise_batchnorm
+from evoprune.pruning import PrunableStructure, physically_prune
+from conftest import randomise_batchnorm, top_filters
 from test_physical_removal import ResidualNet
 
 
 def prune(model, ratios):
     structure = PrunableStructure(model, (1, 28, 28))
-    planner = FilterPlanner(model, structure)
-    return physically_prune(model, structure, planner.keep(planner.counts(ratios)))
+    return physically_prune(model, structure, top_filters(model, structure, ratios))
 
 
 def test_saved_pruned_model_reloads_with_identical_outputs(tmp_path):

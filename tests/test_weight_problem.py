@@ -8,7 +8,7 @@ from pymoo.algorithms.soo.nonconvex.ga import GA
 from pymoo.optimize import minimize
 
 from evoprune.errors import EvopruneError
-from evoprune.evaluate import StateEvaluator
+from evoprune.fitness import StateEvaluator
 from evoprune.problems.weight_pruning import LayerwiseWeightPruningProblem
 
 

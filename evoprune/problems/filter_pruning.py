@@ -1,19 +1,19 @@
-"""EMOFP as a pymoo Problem: per-layer filter-pruning ratios -> (filters kept, validation error),
-subject to a bound on the validation-accuracy drop."""
+"""Filter pruning as a pymoo Problem: a decision vector -> the filters each layer keeps (a
+selection strategy) -> (size, validation error), subject to a bound on the accuracy drop."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import torch
 from pymoo.core.problem import Problem
 from torch import nn
 
-from ..costs import CandidateCosts
+from ..config import accuracy_drop
 from ..data.splits import TensorSplit
 from ..errors import EvopruneError
-from ..evaluate import Fitness, FilterEvaluator
-from ..pruning import FilterPlanner, Importance, PrunableStructure
+from ..fitness import CandidateCosts, FilterEvaluator, Fitness
+from ..pruning import (FilterSelection, Importance, Kept, PrunableStructure, RatioSelection, kept_mask, kept_tensors,
+                       physically_prune)
 from .sharing import SharesHeavyParts
 
 OBJECTIVES = ("filters", "error", "flops", "params", "latency")
@@ -22,7 +22,9 @@ COLUMN = {"filters": "filters_kept_fraction", "error": "val_error", "flops": "fl
 
 
 class FilterPruningProblem(SharesHeavyParts, Problem):
-    """x[i] in [0, max_ratio] is the fraction of filters removed from prunable layer i.
+    """The decision space is the ``selection`` strategy's; by default EMOFP's: x[i] in
+    [0, max_ratio] is the fraction of filters removed from prunable layer i, the most important
+    by ``criterion`` are kept. Networks are identified by the filter indices they keep.
 
     F: the chosen ``objectives``, all minimised and all fractions of the base model: ``filters``
     (filters kept), ``error`` (validation error), ``flops``, ``params``, ``latency`` (measured CPU
@@ -37,82 +39,78 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
     ``calibration``: training images on which BatchNorm statistics are re-measured per candidate.
     """
 
-    HEAVY = ("planner", "evaluator", "costs")  # model and data: shared by copies, never serialised
+    HEAVY = ("structure", "selection", "evaluator", "costs")  # model and data: shared, never serialised
 
     def __init__(self, model: nn.Module, val: TensorSplit, max_ratio: float = 0.95, max_drop: float = 0.01,
                  criterion: str | Importance = "l1", structure: PrunableStructure | None = None,
                  batch_size: int = 250, objectives: tuple[str, ...] = ("filters", "error"),
                  screen: int | None = None, screen_z: float = 3.0, workers: int | None = None,
-                 calibration: TensorSplit | None = None):
-        if not 0 <= max_ratio < 1:
-            raise EvopruneError(f"max_ratio {max_ratio:g} is outside [0, 1)")
-        if not max_drop >= 0:
-            raise EvopruneError(f"max_drop {max_drop:g} must be a non-negative accuracy fraction (0.01 = 1 point)")
+                 calibration: TensorSplit | None = None, selection: FilterSelection | None = None):
+        accuracy_drop("max_drop", max_drop)
         check_objectives(objectives)
         if screen is not None and not 0 < screen < len(val):
             raise EvopruneError(f"screen size {screen} must be between 1 and the {len(val)} validation images")
-        structure = structure or PrunableStructure(model, tuple(val.x.shape[1:]))
-        self.planner = FilterPlanner(model, structure, criterion)
-        calibration_x = None
-        if calibration is not None:
-            calibration_x = calibration.x.contiguous(memory_format=torch.channels_last) if calibration.x.ndim == 4 \
-                else calibration.x
-        self.evaluator = FilterEvaluator(model, structure, val, batch_size, workers, calibration_x)
-        self.costs = CandidateCosts(model, self.planner)
+        selection = selection or RatioSelection(criterion, max_ratio)
+        self.structure = structure or PrunableStructure(model, tuple(val.x.shape[1:]))
+        self.selection = selection.bind(model, self.structure)
+        self.evaluator = FilterEvaluator(model, self.structure, val, batch_size, workers,
+                                         calibration.x if calibration is not None else None)
+        self.costs = CandidateCosts(model, self.structure)
         self.max_drop, self.objective_names = max_drop, tuple(objectives)
         self.screen, self.screen_z = screen, screen_z
-        self.full_counts = tuple(int(c) for c in self.planner.channels)
-        self.base = self.fitness(self.full_counts)
-        super().__init__(n_var=len(structure.layers), n_obj=len(objectives), n_ieq_constr=1, xl=0.0, xu=max_ratio,
-                         exclude_from_serialization=list(self.HEAVY))
+        self.channels = tuple(int(c) for c in self.selection.channels)
+        self.full = self.selection.full()
+        self.base = self.fitness(self.full)
+        n_var, xl, xu = self.selection.bounds()
+        super().__init__(n_var=n_var, n_obj=len(objectives), n_ieq_constr=1, xl=xl, xu=xu,
+                         vtype=self.selection.vtype, exclude_from_serialization=list(self.HEAVY))
 
-    @property
-    def structure(self) -> PrunableStructure:
-        return self.planner.structure
+    def keep(self, x) -> Kept:
+        """The filters each layer keeps for decision vector ``x``."""
+        return self.selection.keep(x)
 
-    def fitness(self, counts: tuple[int, ...], n: int | None = None) -> Fitness:
-        """Validation fitness of the network keeping ``counts[i]`` filters in layer i (cached), on
-        the whole split or its first ``n`` images."""
+    def fitness(self, kept: Kept, n: int | None = None) -> Fitness:
+        """Validation fitness of the network keeping filters ``kept`` (cached), on the whole split
+        or its first ``n`` images."""
         cache = self.evaluator.cache if n is None else self.evaluator.subset_cache
-        if counts in cache:
-            return cache[counts]
-        return self.evaluator.evaluate(self.planner.keep(counts), key=counts, n=n)
+        if kept in cache:
+            return cache[kept]
+        return self.evaluator.evaluate(kept_tensors(kept), key=kept, n=n)
 
-    def objectives(self, counts: tuple[int, ...], fit: Fitness | None = None) -> tuple[np.ndarray, np.ndarray]:
-        fit = fit or self.fitness(counts)
-        values = {"error": lambda: fit.error,
-                  "filters": lambda: self.planner.kept_fraction(counts),
-                  "flops": lambda: self.costs.flops(counts) / self.costs.flops(self.full_counts),
-                  "params": lambda: self.costs.params(counts) / self.costs.params(self.full_counts),
-                  "latency": lambda: self.costs.latency_ms(counts) / self.costs.latency_ms(self.full_counts)}
+    def objectives(self, kept: Kept, fit: Fitness | None = None) -> tuple[np.ndarray, np.ndarray]:
+        fit = fit or self.fitness(kept)
+        values = {"filters": lambda: self.selection.kept_fraction(kept), "error": lambda: fit.error,
+                  "flops": lambda: self.costs.flops(kept) / self.costs.flops(self.full),
+                  "params": lambda: self.costs.params(kept) / self.costs.params(self.full),
+                  "latency": lambda: self.costs.latency_ms(kept) / self.costs.latency_ms(self.full)}
         f = np.array([values[name]() for name in self.objective_names])
         return f, np.array([(self.base.accuracy - fit.accuracy) - self.max_drop])
 
-    def counts_of(self, pop) -> np.ndarray:
-        """Filters kept per layer for each member of a pymoo population: two members with equal
-        counts are the same network (use with ``DefaultDuplicateElimination(func=...)``)."""
-        return np.array([self.planner.counts(x) for x in pop.get("X")], dtype=float)
+    def networks_of(self, pop) -> np.ndarray:
+        """Each member of a pymoo population as a 0/1 vector over every filter: two members with
+        equal vectors are the same network (use with ``DefaultDuplicateElimination(func=...)``)."""
+        return np.array([kept_mask(self.keep(x), self.channels) for x in pop.get("X")])
 
     def _evaluate(self, X, out, *args, **kwargs):
         self.require_heavy_parts()
-        counts = [self.planner.counts(x) for x in np.atleast_2d(X)]
-        new = [c for c in dict.fromkeys(counts) if c not in self.evaluator.cache]
-        approx: dict[tuple[int, ...], Fitness] = {}
+        networks = [self.keep(x) for x in np.atleast_2d(X)]
+        new = [k for k in dict.fromkeys(networks) if k not in self.evaluator.cache]
+        approx: dict[Kept, Fitness] = {}
         if self.screen and new:
             front = self._feasible_front()
-            for c, rough in zip(new, self.evaluate_counts(new, n=self.screen)):
-                if not self.could_matter(c, rough, front):
-                    approx[c] = rough  # approximate fitness for the algorithm; never enters the front
-        self.evaluate_counts([c for c in new if c not in approx])
-        results = [self.objectives(c, approx.get(c)) for c in counts]
+            for kept, rough in zip(new, self.evaluate_networks(new, n=self.screen)):
+                if not self.could_matter(kept, rough, front):
+                    approx[kept] = rough  # approximate fitness for the algorithm; never enters the front
+        self.evaluate_networks([k for k in new if k not in approx])
+        results = [self.objectives(k, approx.get(k)) for k in networks]
         out["F"] = np.array([f for f, _ in results])
         out["G"] = np.array([g for _, g in results])
 
-    def evaluate_counts(self, counts: list[tuple[int, ...]], n: int | None = None) -> list[Fitness]:
+    def evaluate_networks(self, networks: list[Kept], n: int | None = None) -> list[Fitness]:
         """Fitness of many networks, distinct uncached ones evaluated in parallel."""
-        return self.evaluator.evaluate_many([self.planner.keep(c) for c in counts], counts, n)
+        return self.evaluator.evaluate_many([kept_tensors(k) for k in networks], networks, n)
 
-    def could_matter(self, counts: tuple[int, ...], rough: Fitness, front: np.ndarray) -> bool:
+    def could_matter(self, kept: Kept, rough: Fitness, front: np.ndarray) -> bool:
         """Whether a network screened on a subset could, on the whole split, be feasible and not
         dominated by ``front`` (objective vectors of feasible networks evaluated in full)."""
         n = min(self.screen, len(self.evaluator.y))
@@ -121,17 +119,24 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         best_case = Fitness(min(1.0, rough.accuracy + margin), rough.loss)
         if (self.base.accuracy - best_case.accuracy) - self.max_drop > 0:
             return False
-        f, _ = self.objectives(counts, best_case)
+        f, _ = self.objectives(kept, best_case)
         dominated = np.any(np.all(front <= f, axis=1) & np.any(front < f, axis=1)) if len(front) else False
         return not dominated
 
     def _feasible_front(self) -> np.ndarray:
-        rows = [f for f, g in (self.objectives(c) for c in self.evaluator.cache) if g[0] <= 0]
+        rows = [f for f, g in (self.objectives(k) for k in self.evaluator.cache) if g[0] <= 0]
         return np.array(rows).reshape(len(rows), self.n_obj)
 
-    def evaluated(self) -> list[tuple[tuple[int, ...], np.ndarray, np.ndarray]]:
+    def evaluated(self) -> list[tuple[Kept, np.ndarray, np.ndarray]]:
         """Every distinct network evaluated on the whole split, with its objectives and constraint."""
-        return [(counts, *self.objectives(counts)) for counts in self.evaluator.cache]
+        return [(kept, *self.objectives(kept)) for kept in self.evaluator.cache]
+
+    def pruned_network(self, kept: Kept) -> nn.Module:
+        """A physically pruned copy of the base model keeping ``kept``, with exactly the weights
+        and BatchNorm statistics it was scored with in the search."""
+        pruned = physically_prune(self.evaluator.model, self.structure, kept_tensors(kept))
+        pruned.load_state_dict(self.evaluator.scored_state(kept_tensors(kept)))
+        return pruned.eval()
 
 
 def check_objectives(objectives) -> None:

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..data.splits import TensorSplit
 from ..errors import EvopruneError
-from ..evaluate import Fitness, StateEvaluator
+from ..fitness import Fitness, StateEvaluator
 from ..pruning.masks import alive_std, prunable_weights, weight_key
 from .sharing import SharesHeavyParts
 

@@ -1,8 +1,13 @@
-"""Pruning mechanics, no search: importance criteria, plans, dependency slicing, physical removal."""
-from .importance import IMPORTANCES, Importance, L1Importance, L2Importance, get_importance
-from .plan import FilterPlanner
-from .removal import physically_prune, recalibrate_batchnorm
-from .structure import PrunableLayer, PrunableStructure
+"""Pruning mechanics, no search: importance criteria, filter selection, dependency slicing,
+physical removal, BatchNorm re-calibration."""
+from .batchnorm import recalibrate_batchnorm, remeasured_batchnorm
+from .importance import IMPORTANCES, GroupL2Importance, Importance, L1Importance, L2Importance, get_importance
+from .removal import physically_prune
+from .selection import (SELECTIONS, FilterSelection, Kept, MaskSelection, RankedSelection, RatioSelection,
+                        format_kept, kept_mask, kept_tensors, parse_kept)
+from .structure import CoupledTensor, PrunableLayer, PrunableStructure
 
-__all__ = ["IMPORTANCES", "Importance", "L1Importance", "L2Importance", "get_importance", "FilterPlanner",
-           "physically_prune", "recalibrate_batchnorm", "PrunableLayer", "PrunableStructure"]
+__all__ = ["IMPORTANCES", "GroupL2Importance", "Importance", "L1Importance", "L2Importance", "get_importance",
+           "SELECTIONS", "FilterSelection", "Kept", "MaskSelection", "RankedSelection", "RatioSelection",
+           "format_kept", "kept_mask", "kept_tensors", "parse_kept", "physically_prune", "recalibrate_batchnorm", "remeasured_batchnorm",
+           "CoupledTensor", "PrunableLayer", "PrunableStructure"]

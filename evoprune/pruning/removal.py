@@ -23,18 +23,3 @@ def physically_prune(model: nn.Module, structure: PrunableStructure, keep: list[
             graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=drop).prune()
     return pruned
 
-
-def recalibrate_batchnorm(model: nn.Module, images: torch.Tensor) -> nn.Module:
-    """Measure every BatchNorm's statistics again on ``images`` (one pass, plain average): what a
-    pruned network needs before it is evaluated without fine-tuning."""
-    batchnorms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in batchnorms]
-    for m in batchnorms:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    with torch.no_grad():
-        model(images)
-    for m, momentum in zip(batchnorms, momenta):
-        m.momentum = momentum
-    return model.eval()

@@ -7,7 +7,7 @@ from torch import nn
 
 from ..data.splits import TensorSplit
 from ..errors import EvopruneError
-from ..evaluate import StateEvaluator
+from ..fitness.engine import StateEvaluator
 from .masks import alive_std, magnitude_mask, prunable_weights, weight_key
 
 

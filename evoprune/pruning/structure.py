@@ -26,6 +26,19 @@ class PrunableLayer:
 
 
 @dataclass(frozen=True)
+class CoupledTensor:
+    """The part of one tensor that a decision removes, one row per position along the pruned
+    dimension; ``root[i]`` is the decision's filter behind row i (a flattened feature map gives
+    several rows per filter)."""
+
+    key: str
+    side: str              # "out": the tensor follows the filters' outputs; "in": it consumes them
+    is_weight_matrix: bool  # a conv or linear weight (not a bias or BatchNorm vector)
+    root: torch.Tensor
+    values: torch.Tensor
+
+
+@dataclass(frozen=True)
 class _Slice:
     layer: int             # index of the PrunableLayer that decides these entries
     idxs: torch.Tensor     # positions along the tensor's dimension
@@ -107,6 +120,17 @@ class PrunableStructure:
     def deciders(self, key: str) -> set[tuple[int, int]]:
         """(layer index, dimension) of every decision that slices tensor ``key``."""
         return {(s.layer, dim) for (k, dim), slices in self._slices.items() if k == key for s in slices}
+
+    def coupled(self, layer: int, state: dict[str, torch.Tensor]) -> list[CoupledTensor]:
+        """Every tensor of ``state`` that decision ``layer`` slices, as rows per removed position."""
+        group = []
+        for (key, dim), slices in self._slices.items():
+            tensor = state[key].detach()
+            for s in slices:
+                if s.layer == layer:
+                    rows = tensor.index_select(dim, s.idxs).movedim(dim, 0).reshape(len(s.idxs), -1)
+                    group.append(CoupledTensor(key, "out" if dim == 0 else "in", tensor.ndim >= 2, s.root, rows))
+        return group
 
     def slice_state(self, state: dict[str, torch.Tensor], keep: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """A new state dict holding only the kept filters: ``keep[i]`` lists the kept filter indices

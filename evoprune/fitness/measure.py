@@ -9,6 +9,8 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
+from .scoring import as_input
+
 
 def count_params(model: nn.Module, state: dict[str, torch.Tensor] | None = None) -> int:
     """Parameters of ``model``, or of ``state`` (a sliced state dict of its architecture)."""
@@ -28,17 +30,18 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...], state: dict[str,
     return int(counter.get_total_flops())
 
 
-def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 256, repeats: int = 10) -> float:
-    """Median CPU wall time of one forward pass over a batch, in milliseconds."""
-    x = torch.randn(batch_size, *input_shape)
-    if x.ndim == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
+def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 256, repeats: int = 10,
+               state: dict[str, torch.Tensor] | None = None) -> float:
+    """Median CPU wall time of one forward pass over a batch, in milliseconds; of ``model`` run
+    with ``state`` (a sliced state dict of its architecture) if given."""
+    x = as_input(torch.randn(batch_size, *input_shape))
     model.eval()
+    forward = model if state is None else (lambda inputs: functional_call(model, state, (inputs,)))
     times = []
     with torch.inference_mode():
-        model(x)  # warm-up
+        forward(x)  # warm-up
         for _ in range(repeats):
             start = time.perf_counter()
-            model(x)
+            forward(x)
             times.append(time.perf_counter() - start)
     return float(np.median(times) * 1e3)

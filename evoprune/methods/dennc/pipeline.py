@@ -17,17 +17,18 @@ from pymoo.optimize import minimize
 from torch import nn
 from tqdm.auto import tqdm
 
+from ...data import DatasetSplits, TensorSplit
+from ...errors import EvopruneError
+from ...io import write_csv, write_json
+from ...models import save_pruned
+from ...problems.weight_pruning import LayerwiseWeightPruningProblem
+from ...pruning.masks import MaskedTraining, apply_masks, current_masks, kept_counts, prunable_weights, weight_key
+from ...pruning.sensitivity import check_sweep, sensitivity_scan, upper_bounds
+from ...pruning.sparse import file_size, save_sparse
+from ...runs import start_run, timed
+from ...train import TrainConfig, evaluate, fit
 from .config import SensitivityConfig, WeightPruningConfig
-from .data import DatasetSplits, TensorSplit
-from .errors import EvopruneError
-from .io import write_csv, write_json
-from .models import build_model, save_pruned
-from .problems.weight_pruning import LayerwiseWeightPruningProblem
-from .pruning.masks import MaskedTraining, apply_masks, current_masks, kept_counts, prunable_weights, weight_key
-from .pruning.sensitivity import check_sweep, sensitivity_scan, upper_bounds
-from .pruning.sparse import file_size, save_sparse
-from .search import _timed, _versions, build_base, check_run_dir, seed_everything, train_base
-from .train import TrainConfig, evaluate, fit
+from .report import sensitivity_figure, write_figures
 
 
 def make_de(cfg: WeightPruningConfig) -> DE:
@@ -39,9 +40,9 @@ def make_de(cfg: WeightPruningConfig) -> DE:
 class BestPerGeneration(Callback):
     """One row per DE generation: evaluations and the best feasible fraction of weights kept."""
 
-    def __init__(self, round_: int):
+    def __init__(self, round_: int, callback=None):
         super().__init__()
-        self.round, self.rows = round_, []
+        self.round, self.rows, self.callback = round_, [], callback
 
     def notify(self, algorithm):
         pop = algorithm.pop
@@ -50,6 +51,8 @@ class BestPerGeneration(Callback):
         self.rows.append({"round": self.round, "generation": algorithm.n_gen,
                           "evaluations": algorithm.evaluator.n_eval, "feasible": int(feasible.sum()),
                           "best_kept_fraction": float(F.min()) if len(F) else np.nan})
+        if self.callback is not None:
+            self.callback(algorithm)
 
 
 @dataclass
@@ -66,28 +69,20 @@ def prepare_base(cfg: SensitivityConfig, out: Path, model: nn.Module | None, dat
                  timings: dict) -> tuple[nn.Module, dict | None, DatasetSplits, list[str]]:
     """Validate everything, then load the data, build and train (or load from cache) the base model
     and write ``config.json``. Returns the model, its architecture spec, the data and the layers."""
-    cfg.validate()
-    check_run_dir(out)
-    layers = list(prunable_weights(model if model is not None else build_model(cfg.model), cfg.layer_list()))
-    seed_everything(cfg.seed)
-    model, arch, data = build_base(cfg, model, data, timings)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {"method": "dennc" if isinstance(cfg, WeightPruningConfig) else "sensitivity",
-                                     "settings": cfg.to_dict(), "arch": arch, "data_sizes": data.sizes(),
-                                     "versions": _versions()})
-    train_base(cfg, model, arch, data, timings)
-    return model, arch, data, layers
+    method = "dennc" if isinstance(cfg, WeightPruningConfig) else "sensitivity"
+    setup = start_run(cfg, out, method, model, data,
+                      check=lambda m, d: list(prunable_weights(m, cfg.layer_list())))
+    timings.update(setup.timings)
+    return setup.model, setup.arch, setup.data, setup.checked
 
 
 def run_sensitivity(cfg: SensitivityConfig, out: str | Path, model: nn.Module | None = None,
                     data: DatasetSplits | None = None) -> pd.DataFrame:
     """Train (or load) the base model, prune each layer alone at the sweep s_min..s_max and write
     ``sensitivity.csv`` and ``figures/sensitivity.png``. Returns the table."""
-    from .weights_report import sensitivity_figure
-
     out, timings = Path(out), {}
     model, arch, data, layers = prepare_base(cfg, out, model, data, timings)
-    with _timed(timings, "scan"):
+    with timed(timings, "scan"):
         scan = sensitivity_scan(model, data.val, check_sweep(cfg.s_min, cfg.s_max, cfg.sweep_steps), layers,
                                 batch_size=cfg.eval_batch_size)
     write_csv(out / "sensitivity.csv", scan)
@@ -110,11 +105,15 @@ def finetune_masked(model: nn.Module, weights: dict[str, nn.Parameter], masks: d
 
 
 def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None = None,
-              data: DatasetSplits | None = None, algorithm: Algorithm | None = None) -> DenncResult:
-    """DENNC: prune ``cfg.model`` (or ``model``) in rounds until ``cfg.target_compression``, the
-    round budget, the accuracy bound or a round without gain; write the run directory.
+              data: DatasetSplits | None = None, algorithm: Algorithm | None = None, termination=None,
+              callback=None) -> DenncResult:
+    """DENNC: prune ``cfg.model`` (or a copy of the trained ``model``) in rounds until
+    ``cfg.target_compression``, the round budget, the accuracy bound or a round without gain;
+    write the run directory.
 
-    ``algorithm``: any pymoo single-objective algorithm instead of DE (a fresh copy per round)."""
+    ``algorithm``: any pymoo single-objective algorithm instead of DE (a fresh copy per round);
+    ``termination``: each round's search termination (default ``("n_gen", cfg.generations)``);
+    ``callback``: called after every generation of every round, as in pymoo's ``minimize``."""
     out, timings = Path(out), {}
     model, arch, data, layers = prepare_base(cfg, out, model, data, timings)
     weights = prunable_weights(model, layers)
@@ -133,19 +132,20 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
     compression = 1.0 / (sum(kept_counts(current_masks(weights)).values()) / base["prunable_weights"])
     for r in tqdm(range(1, cfg.rounds + 1), desc="rounds", leave=False):
         t = {}
-        with _timed(t, "sensitivity"):
+        with timed(t, "sensitivity"):
             scan = sensitivity_scan(model, search_val, sweep, layers, batch_size=cfg.eval_batch_size)
         scans.append(scan.assign(round=r))
         step = sweep[1] - sweep[0]  # a layer too sensitive even at s_min still gets one step to explore
         xu = np.array([max(b, cfg.s_min + step) for b in upper_bounds(scan, cfg.layer_drop).values()])
-        with _timed(t, "search"):
+        with timed(t, "search"):
             # the drop is measured from this round's network: fine-tuning recovers it, accept_drop
             # guards the distance to the base
             problem = LayerwiseWeightPruningProblem(model, search_val, cfg.s_min, xu, search_drop, layers,
                                                     batch_size=cfg.eval_batch_size)
-            recorder = BestPerGeneration(r)
+            recorder = BestPerGeneration(r, callback)
             res = minimize(problem, copy.deepcopy(algorithm) if algorithm is not None else make_de(cfg),
-                           ("n_gen", cfg.generations), seed=cfg.seed + r, callback=recorder, verbose=False)
+                           copy.deepcopy(termination) or ("n_gen", cfg.generations), seed=cfg.seed + r,
+                           callback=recorder, verbose=False)
         history += recorder.rows
         if res.X is None:
             stop = "no candidate met the search's accuracy bound"
@@ -154,7 +154,7 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
         thresholds = problem.thresholds(x).tolist()
         apply_masks(weights, problem.masks(x))
         pruned_val = evaluate(model, data.val)["accuracy"]
-        with _timed(t, "finetune"):
+        with timed(t, "finetune"):
             recovered = finetune_masked(model, weights, current_masks(weights), data.train, cfg, cfg.seed + r,
                                         f"fine-tune round {r}")
         kept = kept_counts(current_masks(weights))
@@ -194,8 +194,6 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
 
 
 def _finish(out, cfg, model, arch, data, base, layers, rows, scans, history, best_round, stop, timings):
-    from .weights_report import write_figures
-
     if not rows:
         raise EvopruneError(f"no candidate of round 1 met the accuracy bound max_drop={cfg.max_drop:g}; loosen "
                             "--max-drop or lower --s-max")

@@ -10,8 +10,8 @@ import torch.nn.utils.prune as torch_prune
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from .data.splits import TensorSplit
-from .pruning import PrunableStructure
+from evoprune.data.splits import TensorSplit
+from evoprune.pruning import PrunableStructure
 
 
 def naive_accuracy(model: nn.Module, structure: PrunableStructure, keep: list[torch.Tensor], split: TensorSplit,

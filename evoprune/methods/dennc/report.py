@@ -1,24 +1,23 @@
 """Tables and figures of a weight-pruning (DENNC) run directory."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from .errors import EvopruneError
-from .report import plt, save_figure
+from ...plotting import figure, finish
+from ..base import read_run_files
 
 RUN_FILES = ("config.json", "base.json", "rounds.csv", "layers.csv", "sensitivity.csv", "result.json")
 
 
 def read_weights_run(run_dir: str | Path) -> dict:
-    run_dir = Path(run_dir)
-    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
-    if missing:
-        raise EvopruneError(f"{run_dir} is not a complete evoprune weight-pruning run (missing {', '.join(missing)})")
-    read = {"json": lambda p: json.loads(p.read_text()), "csv": pd.read_csv}
-    return {name.split(".")[0]: read[name.split(".")[1]](run_dir / name) for name in RUN_FILES}
+    return read_run_files(run_dir, RUN_FILES, "weight-pruning")
+
+
+def sensitivity_summary(run_dir: str | Path) -> str:
+    scan = read_run_files(run_dir, ("sensitivity.csv",), "sensitivity")["sensitivity"]
+    return scan.to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
 
 def weights_summary(run_dir: str | Path) -> str:
@@ -48,13 +47,12 @@ def write_figures(run_dir: str | Path) -> list[Path]:
     scan = run["sensitivity"]
     paths = [sensitivity_figure(scan[scan["round"] == scan["round"].min()], figs / "sensitivity.png"),
              rounds_figure(run, figs / "rounds.png"), layers_figure(run, figs / "kept_per_layer.png")]
-    plt.close("all")
     return paths
 
 
 def sensitivity_figure(scan: pd.DataFrame, path: Path) -> Path:
     """Validation accuracy against sensitivity, one curve per layer pruned alone."""
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax, ax2) = figure(10, 4, ncols=2)
     for layer, rows in scan.groupby("layer", sort=False):
         ax.plot(rows["sensitivity"], 100 * rows["val_accuracy"], marker=".", label=f"layer {layer}")
         ax2.plot(rows["sensitivity"], 100 * rows["kept_fraction"], marker=".", label=f"layer {layer}")
@@ -63,16 +61,13 @@ def sensitivity_figure(scan: pd.DataFrame, path: Path) -> Path:
     ax2.set_xlabel("sensitivity s")
     ax2.set_ylabel("weights kept in the layer (%)")
     for a in (ax, ax2):
-        a.grid(alpha=0.3)
         a.legend(fontsize=8)
-    save_figure(path, fig)
-    plt.close(fig)
-    return path
+    return finish(fig, path)
 
 
 def rounds_figure(run: dict, path: Path) -> Path:
     rounds, base = run["rounds"], run["base"]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax, ax2) = figure(10, 4, ncols=2)
     ok, undone = rounds[rounds["accepted"]], rounds[~rounds["accepted"]]
     ax.plot([0, *ok["round"]], [1.0, *ok["compression"]], marker="o", label="accepted rounds")
     ax.scatter(undone["round"], undone["compression"], marker="x", color="tab:red",
@@ -87,24 +82,17 @@ def rounds_figure(run: dict, path: Path) -> Path:
     ax2.set_xlabel("round")
     ax2.set_ylabel("accuracy (%)")
     ax2.legend(fontsize=8)
-    for a in (ax, ax2):
-        a.grid(alpha=0.3)
-    save_figure(path, fig)
-    plt.close(fig)
-    return path
+    return finish(fig, path)
 
 
 def layers_figure(run: dict, path: Path) -> Path:
     rounds, base = run["rounds"], run["base"]
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    fig, ax = figure(6.4, 4)
     for layer in base["layers"]:
         kept = [1.0, *(rounds[f"kept_{layer}"] / base["weights"][layer])]
         ax.plot(range(len(kept)), [100 * k for k in kept], marker="o", label=f"layer {layer}")
     ax.set_yscale("log")
     ax.set_xlabel("round")
     ax.set_ylabel("weights kept (%)")
-    ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    save_figure(path, fig)
-    plt.close(fig)
-    return path
+    return finish(fig, path)

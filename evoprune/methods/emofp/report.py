@@ -1,41 +1,21 @@
-"""Tables and figures from a run directory."""
+"""Tables and figures of a filter-pruning run directory."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # files only: runs on machines without a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .errors import EvopruneError  # noqa: E402
-from .io import save_figure  # noqa: E402
+from ...plotting import figure, finish
+from ..base import read_run_files
 
 RUN_FILES = ("config.json", "base.json", "pareto.csv", "finetuned.csv", "history.csv")
 
 
 def read_run(run_dir: str | Path) -> dict:
-    run_dir = Path(run_dir)
-    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
-    if missing:
-        raise EvopruneError(f"{run_dir} is not a complete evoprune run directory (missing {', '.join(missing)})")
-    return {
-        "config": json.loads((run_dir / "config.json").read_text()),
-        "base": json.loads((run_dir / "base.json").read_text()),
-        "pareto": pd.read_csv(run_dir / "pareto.csv"),
-        "finetuned": pd.read_csv(run_dir / "finetuned.csv"),
-        "history": pd.read_csv(run_dir / "history.csv"),
-    }
+    return read_run_files(run_dir, RUN_FILES, "filter-pruning")
 
 
 def summary(run_dir: str | Path) -> str:
-    if (Path(run_dir) / "rounds.csv").is_file():  # a weight-pruning (DENNC) run
-        from .weights_report import weights_summary
-
-        return weights_summary(run_dir)
     run = read_run(run_dir)
     s, base, ft = run["config"]["settings"], run["base"], run["finetuned"]
     h = run["history"].iloc[-1]
@@ -60,16 +40,14 @@ def write_figures(run_dir: str | Path) -> list[Path]:
     run_dir = Path(run_dir)
     run = read_run(run_dir)
     figs = run_dir / "figures"
-    paths = [tradeoff_figure(run, figs / "tradeoff.png"), hypervolume_figure(run, figs / "hypervolume.png"),
-             filters_figure(run, figs / "filters_per_layer.png")]
-    plt.close("all")
-    return paths
+    return [tradeoff_figure(run, figs / "tradeoff.png"), hypervolume_figure(run, figs / "hypervolume.png"),
+            filters_figure(run, figs / "filters_per_layer.png")]
 
 
 def tradeoff_figure(run: dict, path: Path) -> Path:
     base, pareto, ft = run["base"], run["pareto"], run["finetuned"]
     total = sum(base["filters"])
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = figure()
     ax.step(pareto["filters_kept_fraction"], 100 * pareto["val_error"], where="post", color="tab:blue", alpha=0.5)
     ax.scatter(pareto["filters_kept_fraction"], 100 * pareto["val_error"], s=18, color="tab:blue",
                label="Pareto front (validation, before fine-tuning)")
@@ -82,21 +60,17 @@ def tradeoff_figure(run: dict, path: Path) -> Path:
     ax.set_xlabel("fraction of filters kept")
     ax.set_ylabel("error (%)")
     ax.set_title(f"{run['config']['settings']['model']} on {run['config']['settings']['dataset']}")
-    ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    save_figure(path, fig)
-    return path
+    return finish(fig, path)
 
 
 def hypervolume_figure(run: dict, path: Path) -> Path:
     h = run["history"]
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = figure(height=3.6)
     ax.plot(h["generation"], h["hypervolume"], marker=".")
     ax.set_xlabel("generation")
     ax.set_ylabel("hypervolume of the feasible front\n(reference point (1, 1))")
-    ax.grid(alpha=0.3)
-    save_figure(path, fig)
-    return path
+    return finish(fig, path)
 
 
 def filters_figure(run: dict, path: Path) -> Path:
@@ -104,7 +78,7 @@ def filters_figure(run: dict, path: Path) -> Path:
     layers = base["layers"]
     width = 0.8 / (len(ft) + 1)
     pos = np.arange(len(layers))
-    fig, ax = plt.subplots(figsize=(max(6.4, 1.2 * len(layers) + 3), 4))
+    fig, ax = figure(max(6.4, 1.2 * len(layers) + 3), 4)
     ax.bar(pos, base["filters"], width, color="lightgrey", label="base")
     for i, (_, row) in enumerate(ft.iterrows()):
         ax.bar(pos + (i + 1) * width, [row[f"kept_{n}"] for n in layers], width,
@@ -112,5 +86,4 @@ def filters_figure(run: dict, path: Path) -> Path:
     ax.set_xticks(pos + width * len(ft) / 2, [f"layer {n}" for n in layers])
     ax.set_ylabel("filters kept")
     ax.legend(fontsize=8)
-    save_figure(path, fig)
-    return path
+    return finish(fig, path, grid=False)

@@ -9,31 +9,21 @@ import copy
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Callable, Hashable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .data.splits import TensorSplit
-from .pruning.structure import PrunableStructure
+from ..data.splits import TensorSplit
+from ..pruning.batchnorm import BATCHNORM, remeasured_batchnorm
+from ..pruning.structure import PrunableStructure
+from .scoring import Fitness, as_input, score
 
 # Modules that act on each channel alone: a prunable layer's output through them can be computed
 # once for all filters and then sliced per candidate.
 CHANNELWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Identity,
-               nn.Dropout, nn.modules.batchnorm._BatchNorm, nn.MaxPool2d, nn.AvgPool2d)
-
-
-@dataclass(frozen=True)
-class Fitness:
-    accuracy: float
-    loss: float
-
-    @property
-    def error(self) -> float:
-        return 1.0 - self.accuracy
+               nn.Dropout, BATCHNORM, nn.MaxPool2d, nn.AvgPool2d)
 
 
 class StateEvaluator:
@@ -43,7 +33,7 @@ class StateEvaluator:
     def __init__(self, model: nn.Module, split: TensorSplit, batch_size: int = 250):
         self.model = model.eval()
         self.state = {k: v.detach() for k, v in model.state_dict().items()}
-        self.x = split.x.contiguous(memory_format=torch.channels_last) if split.x.ndim == 4 else split.x
+        self.x = as_input(split.x)
         self.y = split.y
         self.batch_size = batch_size
         self.cache: dict[Hashable, Fitness] = {}
@@ -68,15 +58,7 @@ class StateEvaluator:
         return fitness
 
     def _score(self, forward: Callable, inputs: torch.Tensor, n: int | None) -> Fitness:
-        n = len(self.y) if n is None else min(n, len(self.y))
-        correct, loss = 0, 0.0
-        with torch.inference_mode():
-            for i in range(0, n, self.batch_size):
-                j = min(i + self.batch_size, n)
-                logits = forward(inputs[i:j])
-                correct += int((logits.argmax(1) == self.y[i:j]).sum())
-                loss += float(F.cross_entropy(logits, self.y[i:j], reduction="sum"))
-        return Fitness(correct / n, loss / n)
+        return score(forward, inputs, self.y, self.batch_size, n)
 
 
 class FilterEvaluator(StateEvaluator):
@@ -116,12 +98,11 @@ class FilterEvaluator(StateEvaluator):
                     self.network = nn.Sequential(OrderedDict(children[end:])).eval()
                     self.inputs = self.prefix_out
                     if calibration is not None:
-                        calibration = prefix(calibration)
+                        calibration = prefix(as_input(calibration))
         self.network_keys = set(self.network.state_dict())
         # BatchNorm re-calibration: each candidate's statistics measured again on these images
-        self.batchnorms = [name for name, m in self.network.named_modules()
-                           if isinstance(m, nn.modules.batchnorm._BatchNorm)] if calibration is not None else []
-        self.calibration = calibration if self.batchnorms else None
+        has_batchnorm = any(isinstance(m, BATCHNORM) for m in self.network.modules())
+        self.calibration = as_input(calibration) if calibration is not None and has_batchnorm else None
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -134,34 +115,27 @@ class FilterEvaluator(StateEvaluator):
         network = getattr(self._local, "network", None)
         if network is None:
             network = self._local.network = copy.deepcopy(self.network)
-            for m in network.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.momentum = None  # re-calibration takes the plain average, not a running one
         return network
 
-    def _recalibrate(self, network: nn.Module, state: dict, keep: list[torch.Tensor]) -> dict:
-        """``state`` with every BatchNorm's statistics measured on the calibration images."""
-        state = dict(state)
-        with torch.inference_mode():
-            for name in self.batchnorms:
-                channels = state[f"{name}.running_mean"].shape[0]
-                state[f"{name}.running_mean"] = torch.zeros(channels)
-                state[f"{name}.running_var"] = torch.ones(channels)
-                state[f"{name}.num_batches_tracked"] = torch.zeros((), dtype=torch.long)
-            x = self.calibration if self.prefix_out is None else self.calibration.index_select(1, keep[0])
-            network.train()
-            try:
-                functional_call(network, state, (x,))
-            finally:
-                network.eval()
-        return state
+    def _state(self, network: nn.Module, keep: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The state the candidate runs with: sliced from the base weights, BatchNorm statistics
+        re-measured if asked. The shared prefix's BatchNorm is not re-measured: it sees the raw
+        images and each of its channels alone, so no choice of filters changes its statistics."""
+        state = self.structure.slice_state(self.state, keep)
+        state = {k: v for k, v in state.items() if k in self.network_keys}
+        if self.calibration is None:
+            return state
+        x = self.calibration if self.prefix_out is None else self.calibration.index_select(1, keep[0])
+        return remeasured_batchnorm(network, state, x)
+
+    def scored_state(self, keep: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The whole model's state dict of the network exactly as it is scored: load it into the
+        physically pruned model to get the very network the search saw."""
+        return {**self.structure.slice_state(self.state, keep), **self._state(self._network(), keep)}
 
     def _compute(self, keep: list[torch.Tensor], n: int | None) -> Fitness:
         network = self._network()
-        state = self.structure.slice_state(self.state, keep)
-        state = {k: v for k, v in state.items() if k in self.network_keys}
-        if self.calibration is not None:
-            state = self._recalibrate(network, state, keep)
+        state = self._state(network, keep)
         if self.prefix_out is None:
             return self._score(lambda x: functional_call(network, state, (x,)), self.inputs, n)
         channels = keep[0]

@@ -1,0 +1,8 @@
+"""The fitness engine: candidates scored on sliced networks, and their size and speed."""
+from .scoring import Fitness, as_input, score
+from .measure import count_flops, count_params, latency_ms
+from .costs import CandidateCosts
+from .engine import FilterEvaluator, StateEvaluator
+
+__all__ = ["CandidateCosts", "FilterEvaluator", "Fitness", "StateEvaluator", "as_input", "count_flops",
+           "count_params", "latency_ms", "score"]

@@ -1,0 +1,8 @@
+"""Pruning methods, one folder each, registered in ``METHODS``: a new method is one new folder
+plus one line below."""
+from .base import METHODS, Method, by_command, register, summary
+
+from . import emofp  # noqa: E402,F401  EMOFP: multi-objective search of per-layer filter ratios
+from . import dennc  # noqa: E402,F401  DENNC: layer-wise weight pruning by DE, and its sensitivity scan
+
+__all__ = ["METHODS", "Method", "by_command", "register", "summary"]

@@ -1,0 +1,55 @@
+"""Settings of an EMOFP run."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...config import (BaseModelConfig, accuracy_drop, names_list, nonnegative_int, option, positive,
+                       positive_int, ratio, registered)
+from ...errors import EvopruneError
+
+
+def _importances():
+    from ...pruning import IMPORTANCES
+    return IMPORTANCES
+
+
+def _screen(name, value):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise EvopruneError(f"{name} must be a positive number of validation images, got {value!r}")
+    return value
+
+
+def _objectives(name, value):
+    from ...problems.filter_pruning import check_objectives
+
+    value = names_list(name, value)
+    check_objectives(value)
+    return value
+
+
+@dataclass
+class FilterSearchConfig(BaseModelConfig):
+    """EMOFP: NSGA-II over per-layer filter-pruning ratios, then fine-tuning along the front."""
+
+    criterion: str = option("l1", "filter importance criterion (see `evoprune list`)", registered(_importances))
+    max_ratio: float = option(0.95, "largest fraction of filters removed from one layer, in [0, 1)", ratio)
+    max_drop: float = option(0.05, "largest allowed validation-accuracy drop of a candidate, as a fraction "
+                             "(0.05 = 5 points)", accuracy_drop)
+    objectives: tuple[str, ...] = option(("filters", "error"), "comma-separated objectives, all minimised: error "
+                                         "and one or more of filters, flops, params, latency (three or more use "
+                                         "NSGA-III)", _objectives)
+    screen: int | None = option(None, "two-step fitness: first evaluate each network on this many validation "
+                                "images, and on all of them only if it could still be feasible and non-dominated "
+                                "(default: off)", _screen, kind=int)
+    bn_calibration: int = option(0, "re-measure each candidate's BatchNorm statistics on this many training images "
+                                 "before evaluating it (0: off)", nonnegative_int)
+    pop_size: int = option(40, "population size of the evolutionary search", positive_int)
+    generations: int = option(30, "generations of the evolutionary search", positive_int)
+    eval_batch_size: int = option(250, "batch size of candidate evaluation", positive_int)
+    select: int = option(5, "number of models fine-tuned, spread uniformly along the front", positive_int)
+    finetune_epochs: int = option(3, "fine-tuning epochs per selected model", positive_int)
+    finetune_lr: float = option(0.01, "fine-tuning learning rate", positive)
+
+    def check(self):
+        if self.screen is not None and self.val_size is not None and self.screen >= self.val_size:
+            raise EvopruneError(f"screen {self.screen} must be smaller than val_size {self.val_size}")

@@ -1,0 +1,214 @@
+"""EMOFP end to end: base model, pymoo search, selection along the front, fine-tuning, run files."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pymoo.algorithms.moo.nsga2 import NSGA2
+from pymoo.algorithms.moo.nsga3 import NSGA3
+from pymoo.core.algorithm import Algorithm
+from pymoo.core.callback import Callback
+from pymoo.core.duplicate import DefaultDuplicateElimination
+from pymoo.indicators.hv import HV
+from pymoo.optimize import minimize
+from pymoo.util.ref_dirs import get_reference_directions
+from torch import nn
+from tqdm.auto import tqdm
+
+from ...data import DatasetSplits
+from ...errors import EvopruneError
+from ...fitness import count_flops, count_params, latency_ms
+from ...io import write_csv, write_json
+from ...models import save_pruned
+from ...problems import FilterPruningProblem
+from ...problems.filter_pruning import COLUMN
+from ...pruning import PrunableStructure, format_kept, parse_kept
+from ...runs import start_run, timed
+from ...select import non_dominated, uniform_along_front
+from ...train import TrainConfig, evaluate, fit
+from .config import FilterSearchConfig
+from .report import write_figures
+
+
+class HistoryRecorder(Callback):
+    """One row per generation: evaluations, distinct networks, feasible front size, HV, best
+    values; then calls the user's own ``callback``, if any."""
+
+    def __init__(self, progress: tqdm | None = None, callback=None):
+        super().__init__()
+        self.rows: list[dict] = []
+        self.progress, self.callback = progress, callback
+
+    def notify(self, algorithm):
+        problem, opt = algorithm.problem, algorithm.opt
+        F = opt.get("F")[opt.get("feas")] if len(opt) else np.empty((0, problem.n_obj))
+        row = {
+            "generation": algorithm.n_gen,
+            "evaluations": algorithm.evaluator.n_eval,
+            "distinct_networks": len(problem.evaluator.cache.keys() | problem.evaluator.subset_cache.keys()),
+            "full_evaluations": problem.evaluator.computed,
+            "feasible_front_size": len(F),
+            # every objective is a fraction of the base model (or an error rate): reference point 1
+            "hypervolume": float(HV(ref_point=np.ones(problem.n_obj))(F)) if len(F) else 0.0,
+        }
+        for j, name in enumerate(problem.objective_names):
+            row[f"best_{COLUMN[name]}"] = float(F[:, j].min()) if len(F) else np.nan
+        self.rows.append(row)
+        if self.progress is not None:
+            self.progress.update()
+            self.progress.set_postfix(hv=f"{row['hypervolume']:.4f}", front=row["feasible_front_size"])
+        if self.callback is not None:
+            self.callback(algorithm)
+
+
+def default_algorithm(problem: FilterPruningProblem, pop_size: int) -> Algorithm:
+    """NSGA-II for two objectives, NSGA-III for more; members keeping the same filters are duplicates."""
+    duplicates = DefaultDuplicateElimination(epsilon=0.5, func=problem.networks_of)
+    if problem.n_obj == 2:
+        return NSGA2(pop_size=pop_size, eliminate_duplicates=duplicates)
+    partitions = max(1, round((pop_size * math.factorial(problem.n_obj - 1)) ** (1 / (problem.n_obj - 1))) - 1)
+    ref_dirs = get_reference_directions("das-dennis", problem.n_obj, n_partitions=partitions)
+    return NSGA3(ref_dirs=ref_dirs, pop_size=max(pop_size, len(ref_dirs)), eliminate_duplicates=duplicates)
+
+
+@dataclass
+class RunResult:
+    out: Path
+    base: dict
+    pareto: pd.DataFrame
+    finetuned: pd.DataFrame
+    history: pd.DataFrame
+    timings: dict = field(default_factory=dict)
+
+
+def _check_inputs(cfg: FilterSearchConfig):
+    def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
+        if cfg.screen is not None and cfg.screen >= len(data.val):
+            raise EvopruneError(f"screen {cfg.screen} must be smaller than the {len(data.val)} validation images")
+        if cfg.bn_calibration > len(data.train):
+            raise EvopruneError(f"bn_calibration {cfg.bn_calibration} is more than the {len(data.train)} "
+                                "training images")
+        return PrunableStructure(model, data.input_shape)  # rejects a model with nothing to prune
+    return check
+
+
+def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module | None = None,
+                      data: DatasetSplits | None = None, algorithm: Algorithm | None = None,
+                      termination=None, callback=None) -> RunResult:
+    """EMOFP: train (or load) the base model, search per-layer filter-pruning ratios with NSGA-II (or
+    ``algorithm``, until ``termination``, default ``("n_gen", cfg.generations)``; ``callback`` is
+    called after every generation, as in pymoo's ``minimize``), fine-tune ``cfg.select`` models
+    spread along the front and write the run directory.
+
+    ``model``: a trained ``nn.Module`` of the user's, used as it is (a copy; set
+    ``cfg.train_given_model`` to train it first); ``data``: preloaded splits."""
+    out = Path(out)
+    setup = start_run(cfg, out, "emofp", model, data, _check_inputs(cfg))
+    model, arch, data, timings = setup.model, setup.arch, setup.data, setup.timings
+
+    with timed(timings, "build_problem"):
+        problem = FilterPruningProblem(model, data.val, cfg.max_ratio, cfg.max_drop, cfg.criterion,
+                                       structure=setup.checked, batch_size=cfg.eval_batch_size,
+                                       objectives=tuple(cfg.objectives), screen=cfg.screen,
+                                       calibration=data.train.subset(cfg.bn_calibration) if cfg.bn_calibration else None)
+    base = _base_metrics(model, problem, data)
+    write_json(out / "base.json", base)
+    save_pruned(out / "base_model.pt", model, arch, {"role": "base", **base})
+
+    with timed(timings, "search"):
+        algorithm = algorithm or default_algorithm(problem, cfg.pop_size)
+        termination = termination or ("n_gen", cfg.generations)
+        total = termination[1] if isinstance(termination, tuple) and termination[0] == "n_gen" else None
+        with tqdm(total=total, desc="search", unit="gen", leave=False) as bar:
+            recorder = HistoryRecorder(bar, callback)
+            minimize(problem, algorithm, termination, seed=cfg.seed, callback=recorder, verbose=False)
+    history = pd.DataFrame(recorder.rows)
+    write_csv(out / "history.csv", history)
+
+    with timed(timings, "front"):
+        pareto = pareto_table(problem, base)
+    size = next(COLUMN[o] for o in problem.objective_names if o != "error")
+    chosen = uniform_along_front(pareto[[size]].to_numpy(), cfg.select)
+    pareto["selected"] = False
+    pareto.loc[chosen, "selected"] = True
+    write_csv(out / "pareto.csv", pareto)
+
+    with timed(timings, "finetune"):
+        finetuned = finetune_selected(pareto.loc[chosen], problem, arch, data, cfg, out)
+    write_csv(out / "finetuned.csv", finetuned)
+    timings["evaluations_computed"] = problem.evaluator.computed
+    write_json(out / "timings.json", timings)
+    write_figures(out)
+    return RunResult(out, base, pareto, finetuned, history, timings)
+
+
+def _base_metrics(model: nn.Module, problem: FilterPruningProblem, data: DatasetSplits) -> dict:
+    test = evaluate(model, data.test)
+    return {
+        "val_accuracy": problem.base.accuracy,
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "params": count_params(model),
+        "flops": count_flops(model, data.input_shape),
+        "latency_ms_per_batch256": latency_ms(model, data.input_shape),
+        "layers": [layer.name for layer in problem.structure.layers],
+        "filters": list(problem.channels),
+    }
+
+
+def pareto_table(problem: FilterPruningProblem, base: dict) -> pd.DataFrame:
+    """The non-dominated feasible networks among all those evaluated in full during the search,
+    each with the filter indices every layer keeps (``keep_<layer>``)."""
+    feasible = [(k, f) for k, f, g in problem.evaluated() if g[0] <= 0]
+    if not feasible:
+        raise EvopruneError(f"no evaluated network met the accuracy bound max_drop={problem.max_drop:g}; "
+                            "loosen --max-drop or lower --max-ratio")
+    layers = [layer.name for layer in problem.structure.layers]
+    costs, full = problem.costs, problem.full
+    rows = []
+    for i in non_dominated(np.array([f for _, f in feasible])):
+        kept = feasible[i][0]
+        counts = [len(k) for k in kept]
+        accuracy = problem.fitness(kept).accuracy
+        row = {f"ratio_{n}": 1 - k / c for n, k, c in zip(layers, counts, problem.channels)}
+        row.update({f"kept_{n}": k for n, k in zip(layers, counts)})
+        row.update(filters_kept=int(sum(counts)), filters_kept_fraction=problem.selection.kept_fraction(kept),
+                   val_error=1 - accuracy, val_accuracy=accuracy, accuracy_drop=base["val_accuracy"] - accuracy,
+                   feasible=True, params=int(costs.params(kept)), params_fraction=costs.params(kept) / costs.params(full),
+                   flops=int(costs.flops(kept)), flops_fraction=costs.flops(kept) / costs.flops(full),
+                   latency_fraction=costs.latency_ms(kept) / costs.latency_ms(full))
+        row.update({f"keep_{n}": text for n, text in zip(layers, format_kept(kept))})
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("filters_kept_fraction", ignore_index=True)
+
+
+def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, arch: dict | None,
+                      data: DatasetSplits, cfg: FilterSearchConfig, out: Path) -> pd.DataFrame:
+    """Fine-tune each chosen network, starting from exactly the network the search scored."""
+    layers = [layer.name for layer in problem.structure.layers]
+    ft = TrainConfig(epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, optimizer=cfg.optimizer,
+                     batch_size=cfg.batch_size, seed=cfg.seed)
+    rows = []
+    for n, (front_id, sol) in enumerate(tqdm(list(chosen.iterrows()), desc="fine-tune", leave=False)):
+        kept = parse_kept([sol[f"keep_{name}"] for name in layers])
+        pruned = problem.pruned_network(kept)
+        val_before = evaluate(pruned, data.val)["accuracy"]
+        before = evaluate(pruned, data.test)["accuracy"]
+        fit(pruned, data.train, ft, desc=f"fine-tune {n + 1}/{len(chosen)}")
+        after = evaluate(pruned, data.test)["accuracy"]
+        path = out / "models" / f"pruned_{n:02d}.pt"
+        row = {"model_file": str(path.relative_to(out)), "pareto_row": front_id,
+               **{f"kept_{name}": len(k) for name, k in zip(layers, kept)},
+               "filters_kept": sum(len(k) for k in kept), "filters_pruned_pct": 100 * (1 - sol["filters_kept_fraction"]),
+               "val_accuracy_before": val_before, "test_accuracy_before": before,
+               "test_accuracy_after": after, "params": count_params(pruned),
+               "params_pruned_pct": 100 * (1 - sol["params_fraction"]), "flops": count_flops(pruned, data.input_shape),
+               "flops_pruned_pct": 100 * (1 - sol["flops_fraction"]),
+               "latency_ms_per_batch256": latency_ms(pruned, data.input_shape)}
+        save_pruned(path, pruned, arch, {"role": "pruned", "test_accuracy": after,
+                                         "kept": [list(k) for k in kept]})
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -36,7 +36,7 @@ from .problems import FilterPruningProblem
 from .problems.filter_pruning import COLUMN
 from .pruning import PrunableStructure, physically_prune, recalibrate_batchnorm
 from .select import non_dominated, uniform_along_front
-from .train import TrainConfig, cache_key, evaluate, fit, train_cached
+from .train import TrainConfig, base_cache_key, evaluate, fit, train_cached
 
 
 
@@ -184,7 +184,7 @@ def train_base(cfg: BaseModelConfig, model: nn.Module, arch: dict | None, data: 
     base_train = TrainConfig(epochs=cfg.epochs, lr=cfg.lr, optimizer=cfg.optimizer, batch_size=cfg.batch_size,
                              seed=cfg.seed)
     with _timed(timings, "train_base"):
-        key = cache_key(arch=arch or repr(model), dataset=cfg.dataset, sizes=data.sizes(), train=base_train)
+        key = base_cache_key(model, data.train, base_train, arch)
         timings["base_from_cache"] = train_cached(model, data.train, base_train, cfg.cache_dir, key)
 
 

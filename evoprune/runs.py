@@ -23,7 +23,7 @@ from .data import DatasetSplits, load_dataset
 from .errors import EvopruneError
 from .io import write_json
 from .models import build_model, check_input_shape
-from .train import TrainConfig, cache_key, train_cached
+from .train import TrainConfig, base_cache_key, data_fingerprint, train_cached
 
 
 def seed_everything(seed: int) -> None:
@@ -79,20 +79,32 @@ def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | N
     seed_everything(cfg.seed)
     with timed(timings, "load_data"):
         data = data or load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.val_size, cfg.seed)
-    given = model is not None
+    given, data_given = model is not None, data is not None
     arch = None if given else {"name": cfg.model, "kwargs": {"num_classes": data.num_classes,
                                                              "in_channels": data.input_shape[0]}}
     model = copy.deepcopy(model) if given else build_model(cfg.model, **arch["kwargs"])
     check_input_shape(model, data.input_shape, f"model {cfg.model if arch else type(model).__name__}")
     checked = check(model, data) if check is not None else None
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {"method": method, "settings": cfg.to_dict(), "arch": arch,
+    trains = not given or cfg.train_given_model
+    if trains and cfg.cache_dir is not None:
+        _make_dir(Path(cfg.cache_dir).expanduser(), "cache directory", " (or pass --cache-dir none)")
+    _make_dir(out, "run directory")
+    source = {"dataset": "splits passed to the Python API" if data_given else cfg.dataset,
+              "root": None if data_given else cfg.data_root, "train_fingerprint": data_fingerprint(data.train)}
+    write_json(out / "config.json", {"method": method, "settings": cfg.to_dict(), "arch": arch, "data": source,
                                      "data_sizes": data.sizes(), "versions": versions()})
-    if given and not cfg.train_given_model:
-        timings["base_trained"] = False
-    else:
+    if trains:
         train_base(cfg, model, arch, data, timings)
+    else:
+        timings["base_trained"] = False
     return BaseSetup(model.eval(), arch, data, checked, timings)
+
+
+def _make_dir(path: Path, what: str, advice: str = "") -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EvopruneError(f"{what} {path} cannot be created ({e.strerror}); choose another{advice}") from None
 
 
 def train_base(cfg: BaseModelConfig, model: nn.Module, arch: dict | None, data: DatasetSplits, timings: dict) -> None:
@@ -100,5 +112,5 @@ def train_base(cfg: BaseModelConfig, model: nn.Module, arch: dict | None, data: 
     base_train = TrainConfig(epochs=cfg.epochs, lr=cfg.lr, optimizer=cfg.optimizer, batch_size=cfg.batch_size,
                              seed=cfg.seed)
     with timed(timings, "train_base"):
-        key = cache_key(arch=arch or repr(model), dataset=cfg.dataset, sizes=data.sizes(), train=base_train)
+        key = base_cache_key(model, data.train, base_train, arch)
         timings["base_from_cache"] = train_cached(model, data.train, base_train, cfg.cache_dir, key)

@@ -1,8 +1,11 @@
 """Train, evaluate and fine-tune on in-memory tensor splits (seeded, with tqdm progress)."""
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import re
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -84,25 +87,112 @@ def evaluate(model: nn.Module, data: TensorSplit, batch_size: int = 1000) -> dic
     return {"accuracy": fitness.accuracy, "loss": fitness.loss}
 
 
-def cache_key(**parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+# Bump when the entry format or what the key covers changes, so old entries are never reused.
+CACHE_FORMAT = "base-cache-v2"
 
 
-def train_cached(model: nn.Module, data: TensorSplit, cfg: TrainConfig, cache_dir: Path | None, key: str) -> bool:
-    """Train ``model`` unless ``cache_dir`` holds weights for ``key``; returns True on a cache hit."""
+def _hash_tensor(h, t: torch.Tensor) -> None:
+    """Feed a tensor's dtype, shape and raw bytes to ``h``; hashes a zero-copy view when the tensor is
+    already a contiguous CPU one, so fingerprinting a data set costs one pass over its memory."""
+    t = t.detach().cpu().contiguous()
+    h.update(f"{t.dtype}|{tuple(t.shape)}|".encode())
+    if t.numel():
+        # A uint8 view works for every dtype, including those numpy lacks (bfloat16).
+        h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
+
+
+def data_fingerprint(split: TensorSplit) -> str:
+    """sha256 over the inputs and labels of ``split`` (bytes, dtype and shape)."""
+    h = hashlib.sha256()
+    for name, t in (("x", split.x), ("y", split.y)):
+        h.update(name.encode())
+        _hash_tensor(h, t)
+    return h.hexdigest()
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """sha256 over every state-dict tensor of ``model`` (name, bytes, dtype and shape), in key order."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode() + b"\0")
+        if isinstance(t, torch.Tensor):
+            _hash_tensor(h, t)
+        else:  # a module's non-tensor extra state
+            h.update(repr(t).encode())
+    return h.hexdigest()
+
+
+def base_cache_key(model: nn.Module, data: TensorSplit, cfg: TrainConfig, arch: dict | None) -> str:
+    """Cache key of the weights that training ``model`` (as it is now, untrained) on ``data`` with ``cfg``
+    produces: architecture, initial weights, training data, training settings and the entry format."""
+    architecture = arch if arch is not None else f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}"
+    parts = {
+        "format": CACHE_FORMAT,
+        "arch": architecture,
+        "init": weights_fingerprint(model),
+        "data": data_fingerprint(data),
+        "train": asdict(cfg),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+@contextmanager
+def _exclusive_lock(path: Path):
+    """Hold an exclusive advisory lock on ``path`` (created if missing) for the ``with`` block; the
+    kernel drops it if the process dies, so a crashed run never blocks later ones."""
+    with open(path, "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _load_entry(model: nn.Module, path: Path) -> bool:
+    """Load the cached weights at ``path`` into ``model``; False (model untouched) if the entry is
+    missing or damaged. Checked before loading because a failed strict load may leave some tensors
+    already overwritten, and training would then start from the wrong weights."""
+    if not path.is_file():
+        return False
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # truncated or otherwise unreadable
+        return False
+    own = model.state_dict()
+    if not isinstance(state, dict) or set(state) != set(own):
+        return False
+    for name, t in own.items():
+        loaded = state[name]
+        if not isinstance(loaded, torch.Tensor) or loaded.shape != t.shape or loaded.dtype != t.dtype:
+            return False
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return True
+
+
+def train_cached(model: nn.Module, data: TensorSplit, cfg: TrainConfig, cache_dir: Path | str | None,
+                 key: str) -> bool:
+    """Train ``model`` unless ``cache_dir`` holds weights for ``key``; returns True on a cache hit.
+    Concurrent processes with the same key train once: the others wait and load the result."""
     from .io import save_torch
 
-    path = Path(cache_dir) / f"base-{key}.pt" if cache_dir is not None else None
-    if path is not None and path.is_file():
-        try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            model.eval()
+    if cache_dir is None:
+        torch.manual_seed(cfg.seed)
+        fit(model, data, cfg, desc="train base")
+        return False
+    if not re.fullmatch(r"[0-9A-Za-z_.-]+", key or ""):
+        raise EvopruneError(f"cache key {key!r} must be a non-empty string of letters, digits, '_', '.' or '-'")
+    cache_dir = Path(cache_dir).expanduser()
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise EvopruneError(f"cache directory {cache_dir} exists but is not a directory")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"base-{key}.pt"
+    with _exclusive_lock(cache_dir / f"base-{key}.lock"):
+        if _load_entry(model, path):
             return True
-        except Exception:  # a damaged cache entry is retrained, never trusted
-            path.unlink(missing_ok=True)
-    torch.manual_seed(cfg.seed)
-    fit(model, data, cfg, desc="train base")
-    if path is not None:
+        # A damaged entry is retrained, never trusted; the new one replaces it atomically.
+        torch.manual_seed(cfg.seed)
+        fit(model, data, cfg, desc="train base")
         save_torch(path, model.state_dict())
     return False
 

@@ -94,6 +94,11 @@ def test_config_file_sets_options_and_command_line_wins(tmp_path, capsys):
     (["--criterion", "random"], "unknown importance criterion 'random'; known: group-l2, l1, l2"),
     (["--objectives", "filters,accuracy"], "unknown objective 'accuracy'; known: filters, error, flops"),
     (["--screen", "0"], "screen must be a positive number of validation images, got 0"),
+    (["--screen", "1000"], "screen 1000 must be smaller than the 1000 validation images"),
+    (["--max-drop", "5"], "max_drop 5 must be a non-negative accuracy fraction, at most 1"),
+    (["--lr", "inf"], "lr must be a finite number, got inf"),
+    (["--bn-calibration", "100000000"], "bn_calibration 100000000 is more than the 5000 training images"),
+    (["--cache-dir", "/proc/evoprune-cache"], "cache directory /proc/evoprune-cache cannot be created"),
 ])
 def test_bad_input_is_one_sentence_and_exit_2_before_any_compute(tmp_path, capsys, args, message):
     out = tmp_path / "never"

@@ -202,6 +202,19 @@ class BaseModelConfig(Settings):
                                      "instead of using it as trained", boolean, cli=False)
 
 
+@dataclass
+class FineTuneConfig(BaseModelConfig):
+    """How a pruned network is fine-tuned: shared by every method that fine-tunes."""
+
+    finetune_epochs: int = option(3, "fine-tuning epochs per pruned model (per round for weights)", positive_int)
+    finetune_lr: float = option(0.01, "fine-tuning learning rate", positive)
+    distill: bool = option(False, "fine-tune by knowledge distillation from the unpruned base model", boolean)
+    distill_temperature: float = option(4.0, "distillation temperature T (soft targets softmax(logits / T))",
+                                        positive)
+    distill_weight: float = option(0.7, "weight of the distillation loss T^2 KL(teacher || student), blended with "
+                                   "(1 - weight) of cross-entropy, in [0, 1]", unit_interval)
+
+
 def read_config_file(path: str | Path, cls: type[Settings]) -> dict:
     """Settings from a TOML file whose keys are ``cls`` field names."""
     path = Path(path)

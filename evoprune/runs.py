@@ -18,12 +18,12 @@ import torch_pruning
 from torch import nn
 
 from . import __version__
-from .config import BaseModelConfig
+from .config import BaseModelConfig, FineTuneConfig
 from .data import DatasetSplits, load_dataset
 from .errors import EvopruneError
 from .io import write_json
 from .models import build_model, check_input_shape
-from .train import TrainConfig, base_cache_key, data_fingerprint, train_cached
+from .train import TrainConfig, base_cache_key, data_fingerprint, fit, train_cached
 
 
 def seed_everything(seed: int) -> None:
@@ -114,3 +114,13 @@ def train_base(cfg: BaseModelConfig, model: nn.Module, arch: dict | None, data: 
     with timed(timings, "train_base"):
         key = base_cache_key(model, data.train, base_train, arch)
         timings["base_from_cache"] = train_cached(model, data.train, base_train, cfg.cache_dir, key)
+
+
+def fine_tune(model: nn.Module, data: DatasetSplits, cfg: FineTuneConfig, teacher: nn.Module | None, seed: int,
+              desc: str, after_step: Callable[[int], None] | None = None) -> list[float]:
+    """Fine-tune a pruned ``model`` in place as ``cfg`` says: cross-entropy, or blended with
+    distillation from ``teacher`` (the unpruned base model) when ``cfg.distill``."""
+    tc = TrainConfig(epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, optimizer=cfg.optimizer,
+                     batch_size=cfg.batch_size, seed=seed, distill_weight=cfg.distill_weight if cfg.distill else 0.0,
+                     temperature=cfg.distill_temperature)
+    return fit(model, data.train, tc, desc=desc, after_step=after_step, teacher=teacher if cfg.distill else None)

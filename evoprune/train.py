@@ -29,6 +29,8 @@ class TrainConfig:
     weight_decay: float = 5e-4
     schedule: str = "cosine"     # "cosine" or "constant"
     seed: int = 0
+    distill_weight: float = 0.0  # weight of the distillation term when a teacher is given (0..1)
+    temperature: float = 4.0     # distillation temperature T
 
     def __post_init__(self):
         if self.epochs <= 0:
@@ -41,12 +43,25 @@ class TrainConfig:
             raise EvopruneError(f"optimizer {self.optimizer!r} is unknown; known: adam, sgd")
         if self.schedule not in ("cosine", "constant"):
             raise EvopruneError(f"schedule {self.schedule!r} is unknown; known: constant, cosine")
+        if not 0 <= self.distill_weight <= 1 or not self.temperature > 0:
+            raise EvopruneError(f"distillation needs 0 <= weight <= 1 and temperature > 0, got weight "
+                                f"{self.distill_weight:g}, temperature {self.temperature:g}")
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Hinton et al.'s soft-target loss T^2 * KL(softmax(teacher / T) || softmax(student / T)),
+    averaged over the batch; the T^2 keeps its gradients on the scale of the cross-entropy's."""
+    return temperature ** 2 * F.kl_div(F.log_softmax(student / temperature, dim=1),
+                                       F.log_softmax(teacher / temperature, dim=1), reduction="batchmean",
+                                       log_target=True)
 
 
 def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "train",
-        after_step: Callable[[int], None] | None = None) -> list[float]:
+        after_step: Callable[[int], None] | None = None, teacher: nn.Module | None = None) -> list[float]:
     """Train ``model`` in place; returns the mean training loss of each epoch. ``after_step(step)``
-    runs after every optimizer step (steps counted from 1), e.g. to re-apply pruning masks."""
+    runs after every optimizer step (steps counted from 1), e.g. to re-apply pruning masks.
+    ``teacher``: distil from it (its logits computed per batch without gradients), blending
+    ``cfg.distill_weight`` of the distillation loss with the rest of cross-entropy."""
     gen = torch.Generator().manual_seed(cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
@@ -58,12 +73,20 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
     x = data.x.contiguous(memory_format=torch.channels_last) if data.x.ndim == 4 else data.x
     losses, step = [], 0
     model.train()
+    if teacher is not None:
+        teacher.eval()
     with tqdm(total=steps, desc=desc, unit="batch", leave=False, mininterval=1.0) as bar:
         for _ in range(cfg.epochs):
             order, total = torch.randperm(len(data), generator=gen), 0.0
             for i in range(0, len(order), cfg.batch_size):
                 idx = order[i:i + cfg.batch_size]
-                loss = F.cross_entropy(model(x[idx]), data.y[idx])
+                logits = model(x[idx])
+                loss = F.cross_entropy(logits, data.y[idx])
+                if teacher is not None and cfg.distill_weight > 0:
+                    with torch.no_grad():
+                        soft = teacher(x[idx])
+                    loss = (1 - cfg.distill_weight) * loss + \
+                        cfg.distill_weight * distillation_loss(logits, soft, cfg.temperature)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

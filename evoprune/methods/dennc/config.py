@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import (BaseModelConfig, accuracy_drop, at_least, choice, model_option, number, option, optional,
-                       positive, positive_int, text)
+from ...config import (BaseModelConfig, FineTuneConfig, accuracy_drop, at_least, choice, model_option, number, option, optional,
+                       positive_int, text)
 from ...errors import EvopruneError
 
 
@@ -40,7 +40,7 @@ class SensitivityConfig(BaseModelConfig):
 
 
 @dataclass
-class WeightPruningConfig(SensitivityConfig):
+class WeightPruningConfig(SensitivityConfig, FineTuneConfig):
     """DENNC: rounds of (DE search of per-layer sensitivities -> prune -> fine-tune with recovery)."""
 
     layer_drop: float = option(0.05, "a layer's search bound is the first swept s at which pruning it alone costs "
@@ -66,7 +66,6 @@ class WeightPruningConfig(SensitivityConfig):
                                 accuracy_drop)
     patience: int = option(2, "stop after this many rejected rounds in a row", positive_int)
     finetune_epochs: int = option(2, "fine-tuning epochs per round", positive_int)
-    finetune_lr: float = option(0.01, "fine-tuning learning rate", positive)
     recovery_rate: float = option(0.0, "fraction of removed connections re-enabled at random during fine-tuning, "
                                   "in [0, 1)", number)
     recovery_schedule: str = option("once", "when connections are recovered: once (before fine-tuning) or epoch "

@@ -17,7 +17,7 @@ from pymoo.optimize import minimize
 from torch import nn
 from tqdm.auto import tqdm
 
-from ...data import DatasetSplits, TensorSplit
+from ...data import DatasetSplits
 from ...errors import EvopruneError
 from ...io import write_csv, write_json
 from ...models import save_pruned
@@ -25,8 +25,8 @@ from ...problems.weight_pruning import LayerwiseWeightPruningProblem
 from ...pruning.masks import MaskedTraining, apply_masks, current_masks, kept_counts, prunable_weights, weight_key
 from ...pruning.sensitivity import check_sweep, sensitivity_scan, upper_bounds
 from ...pruning.sparse import file_size, save_sparse
-from ...runs import start_run, timed
-from ...train import TrainConfig, evaluate, fit
+from ...runs import fine_tune, start_run, timed
+from ...train import evaluate
 from .config import SensitivityConfig, WeightPruningConfig
 from .report import sensitivity_figure, write_figures
 
@@ -92,15 +92,14 @@ def run_sensitivity(cfg: SensitivityConfig, out: str | Path, model: nn.Module | 
 
 
 def finetune_masked(model: nn.Module, weights: dict[str, nn.Parameter], masks: dict[str, torch.Tensor],
-                    train: TensorSplit, cfg: WeightPruningConfig, seed: int, desc: str) -> int:
-    """Fine-tune with the masks enforced and connections recovered as configured; returns how many
-    connections were recovered."""
-    tc = TrainConfig(epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, optimizer=cfg.optimizer,
-                     batch_size=cfg.batch_size, seed=seed)
+                    data: DatasetSplits, cfg: WeightPruningConfig, seed: int, desc: str,
+                    teacher: nn.Module | None = None) -> int:
+    """Fine-tune with the masks enforced and connections recovered as configured (distilling from
+    ``teacher`` if ``cfg.distill``); returns how many connections were recovered."""
     with MaskedTraining(weights, masks, cfg.recovery_rate, cfg.recovery_schedule, cfg.recovery_init,
-                        steps_per_epoch=math.ceil(len(train) / cfg.batch_size), epochs=cfg.finetune_epochs,
+                        steps_per_epoch=math.ceil(len(data.train) / cfg.batch_size), epochs=cfg.finetune_epochs,
                         seed=seed) as enforced:
-        fit(model, train, tc, desc=desc, after_step=enforced.after_step)
+        fine_tune(model, data, cfg, teacher, seed, desc, after_step=enforced.after_step)
     return enforced.recovered
 
 
@@ -128,6 +127,7 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
 
     rows, scans, history = [], [], []
     best_state, best_round, stop = copy.deepcopy(model.state_dict()), 0, "round budget"
+    teacher = copy.deepcopy(model).eval() if cfg.distill else None  # the dense base, frozen
     search_drop, rejected = cfg.max_drop, 0
     compression = 1.0 / (sum(kept_counts(current_masks(weights)).values()) / base["prunable_weights"])
     for r in tqdm(range(1, cfg.rounds + 1), desc="rounds", leave=False):
@@ -155,8 +155,8 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
         apply_masks(weights, problem.masks(x))
         pruned_val = evaluate(model, data.val)["accuracy"]
         with timed(t, "finetune"):
-            recovered = finetune_masked(model, weights, current_masks(weights), data.train, cfg, cfg.seed + r,
-                                        f"fine-tune round {r}")
+            recovered = finetune_masked(model, weights, current_masks(weights), data, cfg, cfg.seed + r,
+                                        f"fine-tune round {r}", teacher)
         kept = kept_counts(current_masks(weights))
         new_compression = base["prunable_weights"] / sum(kept.values())
         val_acc, test_acc = evaluate(model, data.val)["accuracy"], evaluate(model, data.test)["accuracy"]

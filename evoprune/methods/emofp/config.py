@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import (BaseModelConfig, accuracy_drop, names_list, nonnegative_int, option, positive,
+from ...config import (FineTuneConfig, accuracy_drop, names_list, nonnegative_int, option,
                        positive_int, ratio, registered)
 from ...errors import EvopruneError
 
@@ -28,7 +28,7 @@ def _objectives(name, value):
 
 
 @dataclass
-class FilterSearchConfig(BaseModelConfig):
+class FilterSearchConfig(FineTuneConfig):
     """EMOFP: NSGA-II over per-layer filter-pruning ratios, then fine-tuning along the front."""
 
     criterion: str = option("l1", "filter importance criterion (see `evoprune list`)", registered(_importances))
@@ -47,8 +47,6 @@ class FilterSearchConfig(BaseModelConfig):
     generations: int = option(30, "generations of the evolutionary search", positive_int)
     eval_batch_size: int = option(250, "batch size of candidate evaluation", positive_int)
     select: int = option(5, "number of models fine-tuned, spread uniformly along the front", positive_int)
-    finetune_epochs: int = option(3, "fine-tuning epochs per selected model", positive_int)
-    finetune_lr: float = option(0.01, "fine-tuning learning rate", positive)
 
     def check(self):
         if self.screen is not None and self.val_size is not None and self.screen >= self.val_size:

@@ -26,9 +26,9 @@ from ...models import save_pruned
 from ...problems import FilterPruningProblem
 from ...problems.filter_pruning import COLUMN
 from ...pruning import PrunableStructure, format_kept, parse_kept
-from ...runs import start_run, timed
+from ...runs import fine_tune, start_run, timed
 from ...select import non_dominated, uniform_along_front
-from ...train import TrainConfig, evaluate, fit
+from ...train import evaluate
 from .config import FilterSearchConfig
 from .report import write_figures
 
@@ -189,15 +189,13 @@ def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, arch:
                       data: DatasetSplits, cfg: FilterSearchConfig, out: Path) -> pd.DataFrame:
     """Fine-tune each chosen network, starting from exactly the network the search scored."""
     layers = [layer.name for layer in problem.structure.layers]
-    ft = TrainConfig(epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, optimizer=cfg.optimizer,
-                     batch_size=cfg.batch_size, seed=cfg.seed)
     rows = []
     for n, (front_id, sol) in enumerate(tqdm(list(chosen.iterrows()), desc="fine-tune", leave=False)):
         kept = parse_kept([sol[f"keep_{name}"] for name in layers])
         pruned = problem.pruned_network(kept)
         val_before = evaluate(pruned, data.val)["accuracy"]
         before = evaluate(pruned, data.test)["accuracy"]
-        fit(pruned, data.train, ft, desc=f"fine-tune {n + 1}/{len(chosen)}")
+        fine_tune(pruned, data, cfg, problem.evaluator.model, cfg.seed, f"fine-tune {n + 1}/{len(chosen)}")
         after = evaluate(pruned, data.test)["accuracy"]
         path = out / "models" / f"pruned_{n:02d}.pt"
         row = {"model_file": str(path.relative_to(out)), "pareto_row": front_id,

@@ -57,7 +57,8 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature:
 
 
 def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "train",
-        after_step: Callable[[int], None] | None = None, teacher: nn.Module | None = None) -> list[float]:
+        after_step: Callable[[int], None] | None = None, teacher: nn.Module | None = None,
+        progress: bool = True) -> list[float]:
     """Train ``model`` in place; returns the mean training loss of each epoch. ``after_step(step)``
     runs after every optimizer step (steps counted from 1), e.g. to re-apply pruning masks.
     ``teacher``: distil from it (its logits computed per batch without gradients), blending
@@ -75,7 +76,7 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
     model.train()
     if teacher is not None:
         teacher.eval()
-    with tqdm(total=steps, desc=desc, unit="batch", leave=False, mininterval=1.0) as bar:
+    with tqdm(total=steps, desc=desc, unit="batch", leave=False, mininterval=1.0, disable=not progress) as bar:
         for _ in range(cfg.epochs):
             order, total = torch.randperm(len(data), generator=gen), 0.0
             for i in range(0, len(order), cfg.batch_size):

@@ -2,7 +2,7 @@
 from .scoring import Fitness, as_input, score
 from .measure import count_flops, count_params, latency_ms
 from .costs import CandidateCosts
-from .engine import FilterEvaluator, StateEvaluator
+from .engine import FilterEvaluator, ShortTraining, StateEvaluator
 
-__all__ = ["CandidateCosts", "FilterEvaluator", "Fitness", "StateEvaluator", "as_input", "count_flops",
+__all__ = ["CandidateCosts", "FilterEvaluator", "Fitness", "ShortTraining", "StateEvaluator", "as_input", "count_flops",
            "count_params", "latency_ms", "score"]

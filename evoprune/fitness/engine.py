@@ -9,6 +9,7 @@ import copy
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Callable, Hashable
 
 import torch
@@ -24,6 +25,22 @@ from .scoring import Fitness, as_input, score
 # once for all filters and then sliced per candidate.
 CHANNELWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Identity,
                nn.Dropout, BATCHNORM, nn.MaxPool2d, nn.AvgPool2d)
+
+
+@dataclass(frozen=True)
+class ShortTraining:
+    """Fine-tune each candidate briefly before scoring it, so that its fitness predicts its
+    accuracy *after* fine-tuning rather than before: one pass over ``data`` (the same images, in
+    the same order, for every candidate) in batches of ``batch_size`` at learning rate ``lr``."""
+
+    data: TensorSplit
+    lr: float = 0.01
+    batch_size: int = 128
+    seed: int = 0
+
+    @property
+    def steps(self) -> int:
+        return -(-len(self.data) // self.batch_size)
 
 
 class StateEvaluator:
@@ -79,14 +96,16 @@ class FilterEvaluator(StateEvaluator):
 
     def __init__(self, model: nn.Module, structure: PrunableStructure, split: TensorSplit, batch_size: int = 250,
                  workers: int | None = None, calibration: torch.Tensor | None = None,
-                 prefix_memory: int = 2 * 1024 ** 3):
+                 prefix_memory: int = 2 * 1024 ** 3, short_training: ShortTraining | None = None):
         super().__init__(model, split, batch_size)
+        self.short_training = short_training
         self.structure = structure
         self.workers = workers or torch.get_num_threads()
         self.prefix_out: torch.Tensor | None = None
         self.network: nn.Module = self.model  # what runs per candidate: the whole model or its suffix
         self.inputs = self.x
-        end = _prefix_end(model, structure)
+        # a briefly trained candidate changes its first layer too: no shared prefix then
+        end = _prefix_end(model, structure) if short_training is None else None
         if end is not None:
             children = list(model.named_children())
             prefix = nn.Sequential(OrderedDict(children[:end])).eval()
@@ -128,12 +147,34 @@ class FilterEvaluator(StateEvaluator):
         x = self.calibration if self.prefix_out is None else self.calibration.index_select(1, keep[0])
         return remeasured_batchnorm(network, state, x)
 
+    def _trains(self, keep: list[torch.Tensor]) -> bool:
+        # the unpruned network is the base model itself: never trained further
+        return self.short_training is not None and any(
+            len(k) < layer.channels for k, layer in zip(keep, self.structure.layers))
+
+    def _trained(self, keep: list[torch.Tensor]) -> nn.Module:
+        """The candidate as a small network of its own, after the short training."""
+        from ..models.saving import resize_to_state_dict
+        from ..train import TrainConfig, fit
+
+        state = self._state(self._network(), keep)
+        network = resize_to_state_dict(copy.deepcopy(self.model), state)  # trainable: real parameters
+        network.load_state_dict(state)
+        st = self.short_training
+        fit(network, st.data, TrainConfig(epochs=1, lr=st.lr, batch_size=st.batch_size, seed=st.seed),
+            progress=False)
+        return network.eval()
+
     def scored_state(self, keep: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """The whole model's state dict of the network exactly as it is scored: load it into the
         physically pruned model to get the very network the search saw."""
+        if self._trains(keep):
+            return self._trained(keep).state_dict()
         return {**self.structure.slice_state(self.state, keep), **self._state(self._network(), keep)}
 
     def _compute(self, keep: list[torch.Tensor], n: int | None) -> Fitness:
+        if self._trains(keep):
+            return self._score(self._trained(keep), self.x, n)
         network = self._network()
         state = self._state(network, keep)
         if self.prefix_out is None:

@@ -11,7 +11,7 @@ from torch import nn
 from ..config import accuracy_drop
 from ..data.splits import TensorSplit
 from ..errors import EvopruneError
-from ..fitness import CandidateCosts, FilterEvaluator, Fitness
+from ..fitness import CandidateCosts, FilterEvaluator, Fitness, ShortTraining
 from ..pruning import (FilterSelection, Importance, Kept, PrunableStructure, RatioSelection, kept_mask, kept_tensors,
                        physically_prune)
 from .sharing import SharesHeavyParts
@@ -37,6 +37,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
     approximate fitness), with a margin of ``screen_z`` binomial standard errors.
     ``workers``: candidates evaluated side by side (default: torch's thread count).
     ``calibration``: training images on which BatchNorm statistics are re-measured per candidate.
+    ``short_training``: fine-tune every candidate briefly before scoring it, so that the objectives
+    and the accuracy bound see a proxy of the accuracy *after* fine-tuning.
     """
 
     HEAVY = ("structure", "selection", "evaluator", "costs")  # model and data: shared, never serialised
@@ -45,7 +47,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
                  criterion: str | Importance = "l1", structure: PrunableStructure | None = None,
                  batch_size: int = 250, objectives: tuple[str, ...] = ("filters", "error"),
                  screen: int | None = None, screen_z: float = 3.0, workers: int | None = None,
-                 calibration: TensorSplit | None = None, selection: FilterSelection | None = None):
+                 calibration: TensorSplit | None = None, selection: FilterSelection | None = None,
+                 short_training: ShortTraining | None = None):
         accuracy_drop("max_drop", max_drop)
         check_objectives(objectives)
         if screen is not None and not 0 < screen < len(val):
@@ -54,7 +57,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         self.structure = structure or PrunableStructure(model, tuple(val.x.shape[1:]))
         self.selection = selection.bind(model, self.structure)
         self.evaluator = FilterEvaluator(model, self.structure, val, batch_size, workers,
-                                         calibration.x if calibration is not None else None)
+                                         calibration.x if calibration is not None else None,
+                                         short_training=short_training)
         self.costs = CandidateCosts(model, self.structure)
         self.max_drop, self.objective_names = max_drop, tuple(objectives)
         self.screen, self.screen_z = screen, screen_z

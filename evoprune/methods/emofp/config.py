@@ -43,6 +43,9 @@ class FilterSearchConfig(FineTuneConfig):
                                 "(default: off)", _screen, kind=int)
     bn_calibration: int = option(0, "re-measure each candidate's BatchNorm statistics on this many training images "
                                  "before evaluating it (0: off)", nonnegative_int)
+    candidate_finetune: int = option(0, "fine-tune every candidate on this many training images (one pass) before "
+                                     "scoring it, so the search and its accuracy bound see a proxy of accuracy after "
+                                     "fine-tuning (0: off)", nonnegative_int)
     pop_size: int = option(40, "population size of the evolutionary search", positive_int)
     generations: int = option(30, "generations of the evolutionary search", positive_int)
     eval_batch_size: int = option(250, "batch size of candidate evaluation", positive_int)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ...data import DatasetSplits
 from ...errors import EvopruneError
-from ...fitness import count_flops, count_params, latency_ms
+from ...fitness import ShortTraining, count_flops, count_params, latency_ms
 from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import FilterPruningProblem
@@ -88,11 +88,18 @@ def _check_inputs(cfg: FilterSearchConfig):
     def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
         if cfg.screen is not None and cfg.screen >= len(data.val):
             raise EvopruneError(f"screen {cfg.screen} must be smaller than the {len(data.val)} validation images")
-        if cfg.bn_calibration > len(data.train):
-            raise EvopruneError(f"bn_calibration {cfg.bn_calibration} is more than the {len(data.train)} "
-                                "training images")
+        for name in ("bn_calibration", "candidate_finetune"):
+            if getattr(cfg, name) > len(data.train):
+                raise EvopruneError(f"{name} {getattr(cfg, name)} is more than the {len(data.train)} training images")
         return PrunableStructure(model, data.input_shape)  # rejects a model with nothing to prune
     return check
+
+
+def short_training(cfg: FilterSearchConfig, data: DatasetSplits) -> ShortTraining | None:
+    """The per-candidate fine-tuning that ``cfg.candidate_finetune`` asks for, if any."""
+    if not cfg.candidate_finetune:
+        return None
+    return ShortTraining(data.train.subset(cfg.candidate_finetune), cfg.finetune_lr, cfg.batch_size, cfg.seed)
 
 
 def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module | None = None,
@@ -113,7 +120,8 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
         problem = FilterPruningProblem(model, data.val, cfg.max_ratio, cfg.max_drop, cfg.criterion,
                                        structure=setup.checked, batch_size=cfg.eval_batch_size,
                                        objectives=tuple(cfg.objectives), screen=cfg.screen,
-                                       calibration=data.train.subset(cfg.bn_calibration) if cfg.bn_calibration else None)
+                                       calibration=data.train.subset(cfg.bn_calibration) if cfg.bn_calibration else None,
+                                       short_training=short_training(cfg, data))
     base = _base_metrics(model, problem, data)
     write_json(out / "base.json", base)
     save_pruned(out / "base_model.pt", model, arch, {"role": "base", **base})

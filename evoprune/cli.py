@@ -24,8 +24,9 @@ def _parser() -> argparse.ArgumentParser:
                            "pruned-model file and evaluate it on the test split.")
     check.add_argument("model_file")
     check.add_argument("--model", help="architecture to load into (default: the one named in the file)")
-    check.add_argument("--dataset", default="mnist-mini", help="data set name (see `evoprune list`)")
-    check.add_argument("--data-root", help="directory holding the data set's files")
+    check.add_argument("--dataset", help="data set name (see `evoprune list`; default: the one recorded in the "
+                       "file, else mnist-mini)")
+    check.add_argument("--data-root", help="directory holding the data set's files (default: the one recorded)")
     summary = sub.add_parser("summary", help="print the summary table of a run directory",
                              description="Print a run's base model, search and results, as its method reports them.")
     summary.add_argument("run_dir")
@@ -57,12 +58,17 @@ def _settings(args, cls: type):
 
 
 def _evaluate_file(args) -> None:
-    from .data import load_dataset
+    from .data import DATASETS, load_dataset
     from .models import build_model
+    from .models.saving import read_format
     from .pruning.sparse import describe, load_model_file
 
     model = load_model_file(args.model_file, build_model(args.model) if args.model else None)
-    test = load_dataset(args.dataset, args.data_root).test
+    recorded = read_format(args.model_file, None, "model").get("meta", {}).get("data") or {}
+    known = recorded.get("dataset") in DATASETS
+    dataset = args.dataset or (recorded["dataset"] if known else "mnist-mini")
+    root = args.data_root or (recorded.get("root") if known and not args.dataset else None)
+    test = load_dataset(dataset, root).test
     print(describe(args.model_file, model, test))
 
 

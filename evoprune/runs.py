@@ -62,6 +62,11 @@ class BaseSetup:
     data: DatasetSplits
     checked: Any = None
     timings: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)  # where the data came from, as recorded in config.json
+
+    def meta(self, **extra) -> dict:
+        """What every saved model file records besides its weights: its data source, and ``extra``."""
+        return {"data": self.source, **extra}
 
 
 def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | None = None,
@@ -97,7 +102,18 @@ def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | N
         train_base(cfg, model, arch, data, timings)
     else:
         timings["base_trained"] = False
-    return BaseSetup(model.eval(), arch, data, checked, timings)
+    return BaseSetup(model.eval(), arch, data, checked, timings, source)
+
+
+def warn(out: Path, message: str) -> None:
+    """Say ``message`` on stderr and keep it with the run, in ``warnings.txt``."""
+    import sys
+
+    from .io import write_text
+
+    print(f"evoprune: warning: {message}", file=sys.stderr)
+    path = out / "warnings.txt"
+    write_text(path, (path.read_text() if path.is_file() else "") + message + "\n")
 
 
 def _make_dir(path: Path, what: str, advice: str = "") -> None:

@@ -154,3 +154,17 @@ def test_config_file_with_a_wrong_type_or_unknown_key_is_rejected(tmp_path, caps
         assert main(["filters", "--config", str(path), "--out", str(tmp_path / "x")]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_front_of_only_the_unpruned_network_is_said_plainly(tmp_path, capsys, monkeypatch):
+    from evoprune.problems import FilterPruningProblem
+
+    real = FilterPruningProblem.evaluated
+    # as when every pruned network breaks the accuracy bound: only the unpruned base is feasible
+    monkeypatch.setattr(FilterPruningProblem, "evaluated", lambda self: [r for r in real(self) if r[0] == self.full])
+    out = tmp_path / "nothing"
+    assert main(["filters", "--out", str(out), "--cache-dir", str(tmp_path / "c"), *TINY]) == 0
+    captured = capsys.readouterr()
+    assert "front holds only the unpruned network" in captured.err
+    assert "front holds only the unpruned network" in (out / "warnings.txt").read_text()
+    assert "warning: the feasible front holds only" in captured.out

@@ -1,5 +1,7 @@
 import copy
 
+import numpy as np
+
 import pytest
 import torch
 from torch import nn
@@ -111,3 +113,29 @@ def test_ratio_decoding_never_empties_a_layer_and_rejects_bad_ratios():
         planner.counts([1.0, 0.2])
     with pytest.raises(EvopruneError, match="pruning ratio -0.1 is outside"):
         planner.counts([-0.1, 0.2])
+
+
+class FullyConvolutional(nn.Module):
+    """Logits from a convolution, then global pooling: the last conv's channels are the classes."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 12, 3), nn.ReLU())
+        self.logits = nn.Conv2d(12, 10, 1)
+
+    def forward(self, x):
+        return self.logits(self.features(x)).mean((2, 3))
+
+
+def test_the_layer_that_produces_the_outputs_is_never_pruned(mini):
+    from evoprune.problems import FilterPruningProblem
+
+    model = FullyConvolutional().eval()
+    structure = PrunableStructure(model, (1, 28, 28))
+    assert [layer.name for layer in structure.layers] == ["features.0", "features.2"]
+    assert structure.ignored == ["logits"]
+    problem = FilterPruningProblem(model, mini.val.subset(100), max_drop=1.0, structure=structure)
+    F, _ = problem.evaluate(np.array([[0.5, 0.9]]))
+    assert F.shape == (1, 2)
+    pruned = physically_prune(model, structure, top_filters(model, structure, [0.5, 0.9]))
+    assert pruned(torch.zeros(2, 1, 28, 28)).shape == (2, 10)

@@ -54,3 +54,18 @@ def test_corrupt_or_foreign_files_are_rejected(tmp_path):
     path = save_pruned(tmp_path / "m.pt", pruned, {"name": "conv1", "kwargs": {}})
     with pytest.raises(EvopruneError, match="does not fit the given architecture"):
         load_pruned(path)
+
+
+def test_evaluate_uses_the_data_set_recorded_in_the_model_file(tmp_path, capsys, mini):
+    """A model saved by a run on one data set is evaluated on that one, not on the default."""
+    from evoprune.cli import main
+    from evoprune.train import evaluate
+
+    torch.manual_seed(0)
+    model = build_model("lenet5")
+    path = save_pruned(tmp_path / "m.pt", model, {"name": "lenet5", "kwargs": {}},
+                       {"data": {"dataset": "mnist", "root": str(tmp_path / "no-such-dir")}})
+    assert main(["evaluate", str(path)]) == 2  # it looks for the recorded data set, where it was
+    assert f"data directory {tmp_path / 'no-such-dir'} does not exist" in capsys.readouterr().err
+    assert main(["evaluate", str(path), "--dataset", "mnist-mini"]) == 0
+    assert f"test accuracy {evaluate(model, mini.test)['accuracy']:.4f}" in capsys.readouterr().out

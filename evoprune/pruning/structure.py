@@ -71,12 +71,17 @@ class PrunableStructure:
         groups = list(graph.get_all_groups(ignored_layers=outputs, root_module_types=[nn.Conv2d]))
         position = {m: i for i, m in enumerate(modules.values())}
         groups.sort(key=lambda g: position[g[0].dep.target.module])  # decision order = forward order
+        self.ignored: list[str] = []  # convolutions whose channels are the model's outputs
         for group in groups:
             root = group[0].dep.target.module
             layer = len(self.layers)
             self.layers.append(PrunableLayer(names[root], root.out_channels))
             for item in group:
                 self._add(item, layer, names, graph)
+            if not any(dim == 1 and s.layer == layer for (_, dim), slices in self._slices.items() for s in slices):
+                # no layer consumes these channels: they reach the output (e.g. a logits conv
+                # before global pooling), and pruning them would change what the model predicts
+                self._drop_last(names[root])
         if not self.layers:
             raise EvopruneError("the model has no prunable convolution layer (filter pruning needs at least one "
                                 "nn.Conv2d whose output feeds another layer)")
@@ -112,6 +117,15 @@ class PrunableStructure:
             full = f"{names[module]}.{key}" if names[module] else key
             self._slices[(full, dim)].append(_Slice(layer, idxs[order], root[order]))
             self._sizes[(full, dim)] = tensor.shape[dim]
+
+    def _drop_last(self, name: str) -> None:
+        layer = len(self.layers) - 1
+        for key in list(self._slices):
+            self._slices[key] = [s for s in self._slices[key] if s.layer != layer]
+            if not self._slices[key]:
+                del self._slices[key]
+        self.layers.pop()
+        self.ignored.append(name)
 
     @property
     def total_filters(self) -> int:

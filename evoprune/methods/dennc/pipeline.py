@@ -25,7 +25,7 @@ from ...problems.weight_pruning import LayerwiseWeightPruningProblem
 from ...pruning.masks import MaskedTraining, apply_masks, current_masks, kept_counts, prunable_weights, weight_key
 from ...pruning.sensitivity import check_sweep, sensitivity_scan, upper_bounds
 from ...pruning.sparse import file_size, save_sparse
-from ...runs import fine_tune, start_run, timed
+from ...runs import BaseSetup, fine_tune, start_run, timed
 from ...train import evaluate
 from .config import SensitivityConfig, WeightPruningConfig
 from .report import sensitivity_figure, write_figures
@@ -65,23 +65,20 @@ class DenncResult:
     timings: dict = field(default_factory=dict)
 
 
-def prepare_base(cfg: SensitivityConfig, out: Path, model: nn.Module | None, data: DatasetSplits | None,
-                 timings: dict) -> tuple[nn.Module, dict | None, DatasetSplits, list[str]]:
+def prepare_base(cfg: SensitivityConfig, out: Path, model: nn.Module | None, data: DatasetSplits | None) -> BaseSetup:
     """Validate everything, then load the data, build and train (or load from cache) the base model
-    and write ``config.json``. Returns the model, its architecture spec, the data and the layers."""
+    and write ``config.json``; ``checked`` holds the layers to prune."""
     method = "dennc" if isinstance(cfg, WeightPruningConfig) else "sensitivity"
-    setup = start_run(cfg, out, method, model, data,
-                      check=lambda m, d: list(prunable_weights(m, cfg.layer_list())))
-    timings.update(setup.timings)
-    return setup.model, setup.arch, setup.data, setup.checked
+    return start_run(cfg, out, method, model, data, check=lambda m, d: list(prunable_weights(m, cfg.layer_list())))
 
 
 def run_sensitivity(cfg: SensitivityConfig, out: str | Path, model: nn.Module | None = None,
                     data: DatasetSplits | None = None) -> pd.DataFrame:
     """Train (or load) the base model, prune each layer alone at the sweep s_min..s_max and write
     ``sensitivity.csv`` and ``figures/sensitivity.png``. Returns the table."""
-    out, timings = Path(out), {}
-    model, arch, data, layers = prepare_base(cfg, out, model, data, timings)
+    out = Path(out)
+    setup = prepare_base(cfg, out, model, data)
+    model, arch, data, layers, timings = setup.model, setup.arch, setup.data, setup.checked, setup.timings
     with timed(timings, "scan"):
         scan = sensitivity_scan(model, data.val, check_sweep(cfg.s_min, cfg.s_max, cfg.sweep_steps), layers,
                                 batch_size=cfg.eval_batch_size)
@@ -113,8 +110,9 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
     ``algorithm``: any pymoo single-objective algorithm instead of DE (a fresh copy per round);
     ``termination``: each round's search termination (default ``("n_gen", cfg.generations)``);
     ``callback``: called after every generation of every round, as in pymoo's ``minimize``."""
-    out, timings = Path(out), {}
-    model, arch, data, layers = prepare_base(cfg, out, model, data, timings)
+    out = Path(out)
+    setup = prepare_base(cfg, out, model, data)
+    model, arch, data, layers, timings = setup.model, setup.arch, setup.data, setup.checked, setup.timings
     weights = prunable_weights(model, layers)
     dense = {name: w.numel() for name, w in weights.items()}
     search_val = data.val.subset(cfg.search_val_size) if cfg.search_val_size else data.val
@@ -123,7 +121,7 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
             "search_val_accuracy": evaluate(model, search_val)["accuracy"], "layers": layers, "weights": dense,
             "prunable_weights": sum(dense.values()), "params": sum(p.numel() for p in model.parameters())}
     write_json(out / "base.json", base)
-    save_pruned(out / "base_model.pt", model, arch, {"role": "base", **base})
+    save_pruned(out / "base_model.pt", model, arch, setup.meta(role="base", **base))
 
     rows, scans, history = [], [], []
     best_state, best_round, stop = copy.deepcopy(model.state_dict()), 0, "round budget"
@@ -190,10 +188,11 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
         compression = new_compression
 
     model.load_state_dict(best_state)
-    return _finish(out, cfg, model, arch, data, base, layers, rows, scans, history, best_round, stop, timings)
+    return _finish(out, cfg, setup, base, rows, scans, history, best_round, stop)
 
 
-def _finish(out, cfg, model, arch, data, base, layers, rows, scans, history, best_round, stop, timings):
+def _finish(out, cfg, setup, base, rows, scans, history, best_round, stop):
+    model, arch, data, layers, timings = setup.model, setup.arch, setup.data, setup.checked, setup.timings
     if not rows:
         raise EvopruneError(f"no candidate of round 1 met the accuracy bound max_drop={cfg.max_drop:g}; loosen "
                             "--max-drop or lower --s-max")
@@ -209,7 +208,7 @@ def _finish(out, cfg, model, arch, data, base, layers, rows, scans, history, bes
                            "threshold": last[f"threshold_{n}"] if last is not None else np.nan} for n in layers])
     write_csv(out / "layers.csv", table)
     test = evaluate(model, data.test)["accuracy"]
-    meta = {"role": "pruned", "round": best_round, "test_accuracy": test}
+    meta = setup.meta(role="pruned", round=best_round, test_accuracy=test)
     dense_path = save_pruned(out / "pruned_model.pt", model, arch, meta)
     result = {"rounds_run": len(rows), "best_round": best_round, "stop_reason": stop,
               "compression": base["prunable_weights"] / sum(kept.values()), "nonzero_weights": sum(kept.values()),

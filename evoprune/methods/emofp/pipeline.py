@@ -26,7 +26,7 @@ from ...models import save_pruned
 from ...problems import FilterPruningProblem
 from ...problems.filter_pruning import COLUMN
 from ...pruning import PrunableStructure, format_kept, parse_kept
-from ...runs import fine_tune, start_run, timed
+from ...runs import BaseSetup, fine_tune, start_run, timed, warn
 from ...select import non_dominated, uniform_along_front
 from ...train import evaluate
 from .config import FilterSearchConfig
@@ -124,7 +124,7 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
                                        short_training=short_training(cfg, data))
     base = _base_metrics(model, problem, data)
     write_json(out / "base.json", base)
-    save_pruned(out / "base_model.pt", model, arch, {"role": "base", **base})
+    save_pruned(out / "base_model.pt", model, arch, setup.meta(role="base", **base))
 
     with timed(timings, "search"):
         algorithm = algorithm or default_algorithm(problem, cfg.pop_size)
@@ -138,6 +138,10 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
 
     with timed(timings, "front"):
         pareto = pareto_table(problem, base)
+    if (pareto["filters_kept_fraction"] >= 1).all():
+        warn(out, f"the feasible front holds only the unpruned network: no pruned network kept the validation "
+                  f"accuracy within max_drop={cfg.max_drop:g}; lower --max-ratio, raise --max-drop, or turn on "
+                  "--bn-calibration or --candidate-finetune")
     size = next(COLUMN[o] for o in problem.objective_names if o != "error")
     chosen = uniform_along_front(pareto[[size]].to_numpy(), cfg.select)
     pareto["selected"] = False
@@ -145,7 +149,7 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
     write_csv(out / "pareto.csv", pareto)
 
     with timed(timings, "finetune"):
-        finetuned = finetune_selected(pareto.loc[chosen], problem, arch, data, cfg, out)
+        finetuned = finetune_selected(pareto.loc[chosen], problem, setup, cfg, out)
     write_csv(out / "finetuned.csv", finetuned)
     timings["evaluations_computed"] = problem.evaluator.computed
     write_json(out / "timings.json", timings)
@@ -193,9 +197,10 @@ def pareto_table(problem: FilterPruningProblem, base: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("filters_kept_fraction", ignore_index=True)
 
 
-def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, arch: dict | None,
-                      data: DatasetSplits, cfg: FilterSearchConfig, out: Path) -> pd.DataFrame:
+def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, setup: BaseSetup,
+                      cfg: FilterSearchConfig, out: Path) -> pd.DataFrame:
     """Fine-tune each chosen network, starting from exactly the network the search scored."""
+    data = setup.data
     layers = [layer.name for layer in problem.structure.layers]
     rows = []
     for n, (front_id, sol) in enumerate(tqdm(list(chosen.iterrows()), desc="fine-tune", leave=False)):
@@ -214,7 +219,7 @@ def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, arch:
                "params_pruned_pct": 100 * (1 - sol["params_fraction"]), "flops": count_flops(pruned, data.input_shape),
                "flops_pruned_pct": 100 * (1 - sol["flops_fraction"]),
                "latency_ms_per_batch256": latency_ms(pruned, data.input_shape)}
-        save_pruned(path, pruned, arch, {"role": "pruned", "test_accuracy": after,
-                                         "kept": [list(k) for k in kept]})
+        save_pruned(path, pruned, setup.arch, setup.meta(role="pruned", test_accuracy=after,
+                                                         kept=[list(k) for k in kept]))
         rows.append(row)
     return pd.DataFrame(rows)

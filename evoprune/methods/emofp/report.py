@@ -24,7 +24,9 @@ def summary(run_dir: str | Path) -> str:
     table = ft[cols].rename(columns={"filters_pruned_pct": "filters_pruned_%", "params_pruned_pct": "params_pruned_%",
                                      "test_accuracy_before": "test_acc_before", "test_accuracy_after": "test_acc_after",
                                      "latency_ms_per_batch256": "ms/batch256"})
+    warnings = Path(run_dir) / "warnings.txt"
     return "\n".join([
+        *[f"warning: {line}" for line in (warnings.read_text().splitlines() if warnings.is_file() else [])],
         f"run {run_dir}: {s['model']} on {s['dataset']}, seed {s['seed']}",
         f"base: {sum(base['filters'])} filters {base['filters']}, {base['params']:,} params, {base['flops']:,} FLOPs, "
         f"test accuracy {base['test_accuracy']:.4f}, {base['latency_ms_per_batch256']:.2f} ms/batch256",

@@ -56,6 +56,17 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature:
                                        log_target=True)
 
 
+def _nchw(t: torch.Tensor) -> torch.Tensor:
+    """``t`` with row-major (NCHW) strides. ``contiguous()`` is not enough: a channels_last tensor
+    with a size-1 dim (1-channel images, 1x1 weights) passes ``is_contiguous()`` but still sends
+    convolutions to oneDNN's NHWC kernels."""
+    strides, n = [], 1
+    for size in reversed(t.shape):
+        strides.insert(0, n)
+        n *= size
+    return t if t.stride() == tuple(strides) else t.clone(memory_format=torch.contiguous_format)
+
+
 def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "train",
         after_step: Callable[[int], None] | None = None, teacher: nn.Module | None = None,
         progress: bool = True) -> list[float]:
@@ -64,6 +75,11 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
     ``teacher``: distil from it (its logits computed per batch without gradients), blending
     ``cfg.distill_weight`` of the distillation loss with the rest of cross-entropy."""
     gen = torch.Generator().manual_seed(cfg.seed)
+    # Train in NCHW, inputs and weights alike: oneDNN's NHWC backward of 1x1 strided convs with
+    # 2-7 input channels corrupts the heap or returns wrong weight gradients on AVX2 CPUs.
+    for p in model.parameters():
+        if p.ndim == 4:
+            p.data = _nchw(p.data)
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
@@ -71,7 +87,7 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
         opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * -(-len(data) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cfg.schedule == "cosine" else None
-    x = data.x.contiguous(memory_format=torch.channels_last) if data.x.ndim == 4 else data.x
+    x = _nchw(data.x)
     losses, step = [], 0
     model.train()
     if teacher is not None:

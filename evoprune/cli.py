@@ -44,7 +44,7 @@ def _add_options(parser: argparse.ArgumentParser, cls: type) -> None:
         if kind is bool:
             parser.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
         else:
-            shown = ",".join(default) if isinstance(default, tuple) else default
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
             parser.add_argument(flag, type=kind, default=None, metavar=f.name.upper(),
                                 help=f"{f.metadata['help']} (default: {shown})")
 

@@ -68,14 +68,21 @@ def autoencoder_features(rows: np.ndarray, code_size: int = 8, steps: int = 200,
         decoder = nn.Sequential(nn.Linear(code, hidden), nn.Tanh(), nn.Linear(hidden, d))
     params = list(encoder.parameters()) + list(decoder.parameters())
     optimizer = torch.optim.Adam(params, lr=lr)
-    with torch.enable_grad():
-        for _ in range(steps):
-            optimizer.zero_grad()
-            loss = torch.mean((decoder(encoder(x)) - x) ** 2)
-            loss.backward()
-            optimizer.step()
-    with torch.no_grad():
-        return encoder(x).double().numpy()
+    threads = torch.get_num_threads()
+    # matrices this small gain nothing from threads, and on a busy CPU the threads' waiting costs
+    # tenfold: train on one
+    torch.set_num_threads(1)
+    try:
+        with torch.enable_grad():
+            for _ in range(steps):
+                optimizer.zero_grad()
+                loss = torch.mean((decoder(encoder(x)) - x) ** 2)
+                loss.backward()
+                optimizer.step()
+        with torch.no_grad():
+            return encoder(x).double().numpy()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def representatives(features: np.ndarray, labels: np.ndarray, centres: np.ndarray) -> tuple[int, ...]:

@@ -75,7 +75,7 @@ def _list() -> None:
     print("methods:  " + ", ".join(commands))
     print("models:   " + ", ".join(MODELS.names()))
     print("datasets: " + ", ".join(DATASETS.names()))
-    print("criteria: " + ", ".join(IMPORTANCES.names()))
+    print("criteria: " + ", ".join(IMPORTANCES.names()) + " (filters --criterion also takes cluster)")
 
 
 def main(argv: list[str] | None = None) -> int:

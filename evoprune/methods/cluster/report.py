@@ -27,7 +27,7 @@ def summary(run_dir: str | Path) -> str:
         f"run {run_dir}: clustering filter selection of {s['model']} on {s['dataset']}, seed {s['seed']}",
         f"base: {sum(base['filters'])} filters {base['filters']}, {base['params']:,} params, {base['flops']:,} FLOPs, "
         f"test accuracy {base['test_accuracy']:.4f}",
-        f"pruned models (the same ratio in every layer; {s['finetune_epochs']} fine-tuning epochs each):",
+        f"pruned models (the same ratio in every layer; fine-tuning epochs: {s['finetune_epochs']}):",
         table.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
     ])
 

@@ -45,7 +45,7 @@ def _add_options(parser: argparse.ArgumentParser, cls: type) -> None:
         if kind is bool:
             parser.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
         else:
-            shown = ",".join(default) if isinstance(default, tuple) else default
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
             parser.add_argument(flag, type=kind, default=None, metavar=f.name.upper(),
                                 help=f"{f.metadata['help']} (default: {shown})")
 
@@ -81,7 +81,7 @@ def _list() -> None:
     print("methods:  " + ", ".join(commands))
     print("models:   " + ", ".join(MODELS.names()))
     print("datasets: " + ", ".join(DATASETS.names()))
-    print("criteria: " + ", ".join(IMPORTANCES.names()))
+    print("criteria: " + ", ".join(IMPORTANCES.names()) + " (filters --criterion also takes cluster)")
 
 
 def main(argv: list[str] | None = None) -> int:

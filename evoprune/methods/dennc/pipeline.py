@@ -78,7 +78,7 @@ def run_sensitivity(cfg: SensitivityConfig, out: str | Path, model: nn.Module | 
     ``sensitivity.csv`` and ``figures/sensitivity.png``. Returns the table."""
     out = Path(out)
     setup = prepare_base(cfg, out, model, data)
-    model, arch, data, layers, timings = setup.model, setup.arch, setup.data, setup.checked, setup.timings
+    model, data, layers, timings = setup.model, setup.data, setup.checked, setup.timings
     with timed(timings, "scan"):
         scan = sensitivity_scan(model, data.val, check_sweep(cfg.s_min, cfg.s_max, cfg.sweep_steps), layers,
                                 batch_size=cfg.eval_batch_size)
@@ -112,7 +112,7 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
     ``callback``: called after every generation of every round, as in pymoo's ``minimize``."""
     out = Path(out)
     setup = prepare_base(cfg, out, model, data)
-    model, arch, data, layers, timings = setup.model, setup.arch, setup.data, setup.checked, setup.timings
+    model, arch, data, layers = setup.model, setup.arch, setup.data, setup.checked
     weights = prunable_weights(model, layers)
     dense = {name: w.numel() for name, w in weights.items()}
     search_val = data.val.subset(cfg.search_val_size) if cfg.search_val_size else data.val

@@ -3,14 +3,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import (FineTuneConfig, accuracy_drop, names_list, nonnegative_int, option,
-                       positive_int, ratio, registered)
+from ...config import FineTuneConfig, accuracy_drop, names_list, nonnegative_int, option, positive_int, ratio, text
 from ...errors import EvopruneError
 
 
-def _importances():
+def _criterion(name, value):
+    """An importance criterion of the registry, or "cluster" (clustering decides which filters)."""
     from ...pruning import IMPORTANCES
-    return IMPORTANCES
+
+    if text(name, value) != "cluster" and value not in IMPORTANCES:
+        known = sorted([*IMPORTANCES.names(), "cluster"])
+        raise EvopruneError(f"unknown importance criterion {value!r}; known: {', '.join(known)}")
+    return value
 
 
 def _screen(name, value):
@@ -31,7 +35,8 @@ def _objectives(name, value):
 class FilterSearchConfig(FineTuneConfig):
     """EMOFP: NSGA-II over per-layer filter-pruning ratios, then fine-tuning along the front."""
 
-    criterion: str = option("l1", "filter importance criterion (see `evoprune list`)", registered(_importances))
+    criterion: str = option("l1", "filter importance criterion (see `evoprune list`), or cluster: keep the filter "
+                            "nearest each k-means centroid of learned filter features", _criterion)
     max_ratio: float = option(0.95, "largest fraction of filters removed from one layer, in [0, 1)", ratio)
     max_drop: float = option(0.05, "largest allowed validation-accuracy drop of a candidate, as a fraction "
                              "(0.05 = 5 points)", accuracy_drop)

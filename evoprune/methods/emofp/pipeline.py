@@ -25,7 +25,7 @@ from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import FilterPruningProblem
 from ...problems.filter_pruning import COLUMN
-from ...pruning import PrunableStructure, format_kept, parse_kept
+from ...pruning import ClusterSelection, PrunableStructure, RatioSelection, format_kept, parse_kept
 from ...runs import BaseSetup, fine_tune, start_run, timed, warn
 from ...select import non_dominated, uniform_along_front
 from ...train import evaluate
@@ -117,7 +117,10 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
     model, arch, data, timings = setup.model, setup.arch, setup.data, setup.timings
 
     with timed(timings, "build_problem"):
-        problem = FilterPruningProblem(model, data.val, cfg.max_ratio, cfg.max_drop, cfg.criterion,
+        # NSGA-II decides how many filters each layer keeps, the criterion (or clustering) which
+        selection = (ClusterSelection(cfg.max_ratio, seed=cfg.seed) if cfg.criterion == "cluster"
+                     else RatioSelection(cfg.criterion, cfg.max_ratio))
+        problem = FilterPruningProblem(model, data.val, max_drop=cfg.max_drop, selection=selection,
                                        structure=setup.checked, batch_size=cfg.eval_batch_size,
                                        objectives=tuple(cfg.objectives), screen=cfg.screen,
                                        calibration=data.train.subset(cfg.bn_calibration) if cfg.bn_calibration else None,

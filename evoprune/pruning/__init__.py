@@ -3,11 +3,12 @@ physical removal, BatchNorm re-calibration."""
 from .batchnorm import recalibrate_batchnorm, remeasured_batchnorm
 from .importance import IMPORTANCES, GroupL2Importance, Importance, L1Importance, L2Importance, get_importance
 from .removal import physically_prune
-from .selection import (SELECTIONS, FilterSelection, Kept, MaskSelection, RankedSelection, RatioSelection,
-                        format_kept, kept_mask, kept_tensors, parse_kept)
+from .selection import (SELECTIONS, FilterSelection, Kept, LayerMaskSelection, MaskSelection, RankedSelection,
+                        RatioSelection, format_kept, kept_mask, kept_tensors, parse_kept)
 from .structure import CoupledTensor, PrunableLayer, PrunableStructure
 
 __all__ = ["IMPORTANCES", "GroupL2Importance", "Importance", "L1Importance", "L2Importance", "get_importance",
-           "SELECTIONS", "FilterSelection", "Kept", "MaskSelection", "RankedSelection", "RatioSelection",
+           "SELECTIONS", "FilterSelection", "Kept", "LayerMaskSelection", "MaskSelection", "RankedSelection",
+           "RatioSelection",
            "format_kept", "kept_mask", "kept_tensors", "parse_kept", "physically_prune", "recalibrate_batchnorm", "remeasured_batchnorm",
            "CoupledTensor", "PrunableLayer", "PrunableStructure"]

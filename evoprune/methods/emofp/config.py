@@ -3,20 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import (FineTuneConfig, accuracy_drop, names_list, nonnegative_int, option,
-                       positive_int, ratio, registered)
+from ...config import (FineTuneConfig, accuracy_drop, importance_criterion, names_list, nonnegative_int, option,
+                       positive_int, ratio, screen_images)
 from ...errors import EvopruneError
-
-
-def _importances():
-    from ...pruning import IMPORTANCES
-    return IMPORTANCES
-
-
-def _screen(name, value):
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-        raise EvopruneError(f"{name} must be a positive number of validation images, got {value!r}")
-    return value
 
 
 def _objectives(name, value):
@@ -31,7 +20,7 @@ def _objectives(name, value):
 class FilterSearchConfig(FineTuneConfig):
     """EMOFP: NSGA-II over per-layer filter-pruning ratios, then fine-tuning along the front."""
 
-    criterion: str = option("l1", "filter importance criterion (see `evoprune list`)", registered(_importances))
+    criterion: str = option("l1", "filter importance criterion (see `evoprune list`)", importance_criterion)
     max_ratio: float = option(0.95, "largest fraction of filters removed from one layer, in [0, 1)", ratio)
     max_drop: float = option(0.05, "largest allowed validation-accuracy drop of a candidate, as a fraction "
                              "(0.05 = 5 points)", accuracy_drop)
@@ -40,7 +29,7 @@ class FilterSearchConfig(FineTuneConfig):
                                          "NSGA-III)", _objectives)
     screen: int | None = option(None, "two-step fitness: first evaluate each network on this many validation "
                                 "images, and on all of them only if it could still be feasible and non-dominated "
-                                "(default: off)", _screen, kind=int)
+                                "(default: off)", screen_images, kind=str)
     bn_calibration: int = option(0, "re-measure each candidate's BatchNorm statistics on this many training images "
                                  "before evaluating it (0: off)", nonnegative_int)
     pop_size: int = option(40, "population size of the evolutionary search", positive_int)

@@ -177,7 +177,8 @@ def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module 
 
 def _measure(model: nn.Module, data: DatasetSplits) -> dict:
     structure = PrunableStructure(model, data.input_shape)
-    return {"val_accuracy": evaluate(model, data.val)["accuracy"], "test_accuracy": evaluate(model, data.test)["accuracy"],
+    return {"val_accuracy": evaluate(model, data.val)["accuracy"],
+            "test_accuracy": evaluate(model, data.test)["accuracy"],
             "filters": [layer.channels for layer in structure.layers], "params": count_params(model),
             "flops": count_flops(model, data.input_shape)}
 
@@ -193,7 +194,9 @@ def _result(base: dict, before: dict, after: dict, layers: pd.DataFrame, cfg: Ch
         "flops_before": base["flops"], "flops_after": after["flops"],
         "flops_pruned_pct": 100 * (1 - after["flops"] / base["flops"]),
         "base_val_accuracy": base["val_accuracy"], "base_test_accuracy": base["test_accuracy"],
-        "val_accuracy_before_finetune": before["val_accuracy"], "test_accuracy_before_finetune": before["test_accuracy"],
+        "val_accuracy_before_finetune": before["val_accuracy"],
+        "test_accuracy_before_finetune": before["test_accuracy"],
         "val_accuracy": after["val_accuracy"], "test_accuracy": after["test_accuracy"],
-        "final_finetune": f"{cfg.finetune_epochs} epoch{'s' if cfg.finetune_epochs > 1 else ''}" + (", distilled from the base" if cfg.distill else ""),
+        "final_finetune": (f"{cfg.finetune_epochs} epoch{'s' if cfg.finetune_epochs > 1 else ''}"
+                           + (", distilled from the base" if cfg.distill else "")),
     }

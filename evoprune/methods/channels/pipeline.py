@@ -22,11 +22,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ...data import DatasetSplits
-from ...errors import EvopruneError
 from ...fitness import count_flops, count_params
 from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import ChannelSelectionProblem, FilterPruningProblem
+from ...problems.filter_pruning import check_screen
 from ...pruning import PrunableStructure, format_kept
 from ...runs import fine_tune, start_run, timed
 from ...train import evaluate
@@ -73,8 +73,7 @@ class ChannelsResult:
 
 def _check_inputs(cfg: ChannelSelectionConfig):
     def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
-        if cfg.screen is not None and cfg.screen >= len(data.val):
-            raise EvopruneError(f"screen {cfg.screen} must be smaller than the {len(data.val)} validation images")
+        check_screen(cfg.screen, len(data.val))
         return PrunableStructure(model, data.input_shape)  # rejects a model with nothing to prune
     return check
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ...plotting import figure, finish
-from ..base import read_run_files
+from ..base import read_run_files, table_text
 
 RUN_FILES = ("config.json", "base.json", "sensitivity.csv", "layers.csv", "history.csv", "result.json")
 
@@ -33,9 +33,9 @@ def summary(run_dir: str | Path) -> str:
         f"{s['max_drop']:g} against the layer's starting network, {screen}",
         "sensitivity (validation drop with that layer alone losing "
         f"{100 * s['sensitivity_ratio']:.0f}% of its filters):",
-        run["sensitivity"].to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+        table_text(run["sensitivity"]),
         "per layer, in search order:",
-        layers.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+        table_text(layers),
     ])
 
 

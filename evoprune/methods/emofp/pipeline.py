@@ -24,7 +24,7 @@ from ...fitness import count_flops, count_params, latency_ms
 from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import FilterPruningProblem
-from ...problems.filter_pruning import COLUMN
+from ...problems.filter_pruning import COLUMN, check_screen
 from ...pruning import PrunableStructure, format_kept, parse_kept
 from ...runs import fine_tune, start_run, timed
 from ...select import non_dominated, uniform_along_front
@@ -86,8 +86,7 @@ class RunResult:
 
 def _check_inputs(cfg: FilterSearchConfig):
     def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
-        if cfg.screen is not None and cfg.screen >= len(data.val):
-            raise EvopruneError(f"screen {cfg.screen} must be smaller than the {len(data.val)} validation images")
+        check_screen(cfg.screen, len(data.val))
         if cfg.bn_calibration > len(data.train):
             raise EvopruneError(f"bn_calibration {cfg.bn_calibration} is more than the {len(data.train)} "
                                 "training images")

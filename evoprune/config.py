@@ -96,6 +96,19 @@ def unit_interval(name, value):
     return value
 
 
+def screen_images(name, value):
+    """A two-step fitness's screening subset: a positive number of validation images, or None
+    (also 'none' or 'off' from the command line) for no screening."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "off")):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise EvopruneError(f"{name} must be a positive number of validation images, got {value!r} (or none: "
+                            "no screening)")
+    return value
+
+
 def choice(*allowed: str) -> Check:
     def check(name, value):
         if value not in allowed:
@@ -141,6 +154,16 @@ def _models():
 def _datasets():
     from .data import DATASETS
     return DATASETS
+
+
+def _importances():
+    from .pruning import IMPORTANCES
+    return IMPORTANCES
+
+
+def importance_criterion(name, value):
+    """The value must name a registered filter importance criterion."""
+    return registered(_importances)(name, value)
 
 
 def cache_dir(name, value):

@@ -5,5 +5,6 @@ from .base import METHODS, Method, by_command, register, summary
 from . import emofp  # noqa: E402,F401  EMOFP: multi-objective search of per-layer filter ratios
 from . import dennc  # noqa: E402,F401  DENNC: layer-wise weight pruning by DE, and its sensitivity scan
 from . import cluster  # noqa: E402,F401  clustering filter selection: k-means of learned filter features
+from . import channels  # noqa: E402,F401  GA channel selection, layer by layer (Hu et al.)
 
 __all__ = ["METHODS", "Method", "by_command", "register", "summary"]

@@ -57,6 +57,11 @@ def read_run_files(run_dir: str | Path, names: tuple[str, ...], kind: str) -> di
     return files
 
 
+def table_text(frame: pd.DataFrame) -> str:
+    """A table for a run summary: no index, four decimals."""
+    return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+
 def run_method(run_dir: str | Path) -> Method:
     """The method recorded in a run's ``config.json`` (runs made before methods were recorded
     are filter-pruning runs)."""

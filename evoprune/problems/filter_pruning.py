@@ -143,6 +143,12 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         return pruned.eval()
 
 
+def check_screen(screen: int | None, val_images: int) -> None:
+    """Refuse a screening subset that is not smaller than the validation split."""
+    if screen is not None and screen >= val_images:
+        raise EvopruneError(f"screen {screen} must be smaller than the {val_images} validation images")
+
+
 def check_objectives(objectives) -> None:
     unknown = [o for o in objectives if o not in OBJECTIVES]
     if unknown:

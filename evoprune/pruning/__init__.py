@@ -3,12 +3,13 @@ physical removal, BatchNorm re-calibration."""
 from .batchnorm import recalibrate_batchnorm, remeasured_batchnorm
 from .importance import IMPORTANCES, GroupL2Importance, Importance, L1Importance, L2Importance, get_importance
 from .removal import physically_prune
-from .selection import (SELECTIONS, FilterSelection, Kept, MaskSelection, RankedSelection, RatioSelection,
-                        format_kept, kept_mask, kept_tensors, parse_kept)
+from .selection import (SELECTIONS, FilterSelection, Kept, LayerMaskSelection, MaskSelection, RankedSelection,
+                        RatioSelection, format_kept, kept_mask, kept_tensors, parse_kept)
 from .structure import CoupledTensor, PrunableLayer, PrunableStructure
 from .clustering import ClusterSelection  # noqa: E402  registers "cluster" in SELECTIONS
 
 __all__ = ["IMPORTANCES", "GroupL2Importance", "Importance", "L1Importance", "L2Importance", "get_importance",
-           "SELECTIONS", "ClusterSelection", "FilterSelection", "Kept", "MaskSelection", "RankedSelection", "RatioSelection",
+           "SELECTIONS", "ClusterSelection", "FilterSelection", "Kept", "LayerMaskSelection", "MaskSelection",
+           "RankedSelection", "RatioSelection",
            "format_kept", "kept_mask", "kept_tensors", "parse_kept", "physically_prune", "recalibrate_batchnorm", "remeasured_batchnorm",
            "CoupledTensor", "PrunableLayer", "PrunableStructure"]

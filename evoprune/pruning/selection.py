@@ -140,6 +140,64 @@ class MaskSelection(RankedSelection):
         return tuple(kept)
 
 
+@SELECTIONS.register("layer-mask")
+class LayerMaskSelection(RankedSelection):
+    """One layer's search (Hu et al.): x is a 0/1 mask over the filters layer ``layer`` keeps in
+    ``current`` (default: all of them); every other layer keeps what it keeps in ``current``. The
+    all-ones mask is ``current`` itself, the network the search starts from (``full()``). A mask
+    with no bit set keeps the layer's most important filter, as ``MaskSelection`` does.
+
+    ``layer``: the prunable layer's index or module name."""
+
+    vtype = bool
+
+    def __init__(self, layer: int | str, current: Kept | None = None, criterion: str | Importance = "l1"):
+        super().__init__(criterion)
+        self.layer_ref, self.current_ref = layer, current
+
+    def _bind(self, model, state):
+        super()._bind(model, state)
+        names = [layer.name for layer in self.structure.layers]
+        ref = self.layer_ref
+        if isinstance(ref, str) and ref in names:
+            self.layer = names.index(ref)
+        elif isinstance(ref, (int, np.integer)) and not isinstance(ref, bool) and 0 <= ref < len(names):
+            self.layer = int(ref)
+        else:
+            raise EvopruneError(f"layer {ref!r} is not a prunable layer of this model; prunable: "
+                                f"{', '.join(names)} (or their indices 0..{len(names) - 1})")
+        current = super().full() if self.current_ref is None else tuple(tuple(int(i) for i in k)
+                                                                         for k in self.current_ref)
+        if len(current) != len(names) or any(not k or len(set(k)) != len(k) or min(k) < 0 or max(k) >= c
+                                             for k, c in zip(current, self.channels)):
+            raise EvopruneError(f"current must give, for each of the {len(names)} prunable layers, distinct filter "
+                                f"indices below its channel count {list(self.channels)}")
+        self.current = tuple(tuple(sorted(k)) for k in current)
+        self.candidates = np.array(self.current[self.layer])  # what bit j of the mask decides
+        # the layer's most important candidate filter, kept when the mask keeps none
+        position = {int(f): r for r, f in enumerate(self.rankings[self.layer])}
+        self.fallback = int(min(self.candidates, key=position.__getitem__))
+
+    def bounds(self):
+        n = len(self.candidates)
+        return n, np.zeros(n), np.ones(n)
+
+    def keep(self, x):
+        x = np.asarray(x).astype(float) > 0.5
+        if x.shape != self.candidates.shape:
+            raise EvopruneError(f"expected a mask of {len(self.candidates)} bits (one per filter of layer "
+                                f"{self.structure.layers[self.layer].name}), got {x.size}")
+        chosen = tuple(int(i) for i in self.candidates[x]) or (self.fallback,)
+        return self.current[:self.layer] + (chosen,) + self.current[self.layer + 1:]
+
+    def full(self) -> Kept:
+        return self.current
+
+    def layer_fraction(self, kept: Kept) -> float:
+        """The fraction of the searched layer's candidate filters that ``kept`` keeps."""
+        return len(kept[self.layer]) / len(self.candidates)
+
+
 def format_kept(kept: Kept) -> list[str]:
     """One text per layer (space-separated filter indices), for CSV tables."""
     return [" ".join(map(str, k)) for k in kept]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...plotting import figure, finish
-from ..base import read_run_files
+from ..base import read_run_files, table_text
 
 RUN_FILES = ("config.json", "base.json", "rounds.csv", "layers.csv", "sensitivity.csv", "result.json")
 
@@ -17,7 +17,7 @@ def read_weights_run(run_dir: str | Path) -> dict:
 
 def sensitivity_summary(run_dir: str | Path) -> str:
     scan = read_run_files(run_dir, ("sensitivity.csv",), "sensitivity")["sensitivity"]
-    return scan.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+    return table_text(scan)
 
 
 def weights_summary(run_dir: str | Path) -> str:
@@ -34,9 +34,9 @@ def weights_summary(run_dir: str | Path) -> str:
         f"rounds: {res['rounds_run']} run, round {res['best_round']} kept; stopped: {res['stop_reason']}",
         sizes,
         "per layer:",
-        run["layers"].to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+        table_text(run["layers"]),
         "per round:",
-        rounds.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+        table_text(rounds),
     ])
 
 

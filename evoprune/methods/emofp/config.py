@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import FineTuneConfig, accuracy_drop, names_list, nonnegative_int, option, positive_int, ratio, text
+from ...config import (FineTuneConfig, accuracy_drop, names_list, nonnegative_int, option, positive_int, ratio,
+                       screen_images, text)
 from ...errors import EvopruneError
 
 
@@ -14,12 +15,6 @@ def _criterion(name, value):
     if text(name, value) != "cluster" and value not in IMPORTANCES:
         known = sorted([*IMPORTANCES.names(), "cluster"])
         raise EvopruneError(f"unknown importance criterion {value!r}; known: {', '.join(known)}")
-    return value
-
-
-def _screen(name, value):
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-        raise EvopruneError(f"{name} must be a positive number of validation images, got {value!r}")
     return value
 
 
@@ -45,7 +40,7 @@ class FilterSearchConfig(FineTuneConfig):
                                          "NSGA-III)", _objectives)
     screen: int | None = option(None, "two-step fitness: first evaluate each network on this many validation "
                                 "images, and on all of them only if it could still be feasible and non-dominated "
-                                "(default: off)", _screen, kind=int)
+                                "(default: off)", screen_images, kind=str)
     bn_calibration: int = option(0, "re-measure each candidate's BatchNorm statistics on this many training images "
                                  "before evaluating it (0: off)", nonnegative_int)
     candidate_finetune: int = option(0, "fine-tune every candidate on this many training images (one pass) before "

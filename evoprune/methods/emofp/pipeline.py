@@ -24,7 +24,7 @@ from ...fitness import ShortTraining, count_flops, count_params, latency_ms
 from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import FilterPruningProblem
-from ...problems.filter_pruning import COLUMN
+from ...problems.filter_pruning import COLUMN, check_screen
 from ...pruning import ClusterSelection, PrunableStructure, RatioSelection, format_kept, parse_kept
 from ...runs import BaseSetup, fine_tune, start_run, timed, warn
 from ...select import non_dominated, uniform_along_front
@@ -86,8 +86,7 @@ class RunResult:
 
 def _check_inputs(cfg: FilterSearchConfig):
     def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
-        if cfg.screen is not None and cfg.screen >= len(data.val):
-            raise EvopruneError(f"screen {cfg.screen} must be smaller than the {len(data.val)} validation images")
+        check_screen(cfg.screen, len(data.val))
         for name in ("bn_calibration", "candidate_finetune"):
             if getattr(cfg, name) > len(data.train):
                 raise EvopruneError(f"{name} {getattr(cfg, name)} is more than the {len(data.train)} training images")

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ...plotting import figure, finish
-from ..base import read_run_files
+from ..base import read_run_files, table_text
 
 RUN_FILES = ("config.json", "base.json", "pareto.csv", "finetuned.csv", "history.csv")
 
@@ -34,7 +34,7 @@ def summary(run_dir: str | Path) -> str:
         f"{int(h['distinct_networks'])} distinct networks, final hypervolume {h['hypervolume']:.4f}",
         f"front: {len(run['pareto'])} non-dominated feasible solutions (accuracy drop <= {s['max_drop']:g})",
         "fine-tuned models (test set):",
-        table.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+        table_text(table),
     ])
 
 

@@ -132,7 +132,7 @@ def compare(name, data, args):
     rows = []
     for (method, budget), (kept, search_seconds) in networks.items():
         plain, proxy = plain_and_proxy_fitness(model, data, structure, kept, args)
-        for distill in (False, True):
+        for distill in (True,) if args.distill_only else (False, True):
             row = finetuned_row(model, data, structure, kept, distill, args)
             rows.append({"model": name, "method": method, "distill": distill, "budget_pct": 100 * budget, **row,
                          "base_test_acc": base_test, "val_acc_before_ft": plain, "val_acc_proxy": proxy,
@@ -146,6 +146,7 @@ def rank_correlations(table: pd.DataFrame) -> pd.DataFrame:
     """Spearman correlation of each search fitness with test accuracy after fine-tuning, over every
     fine-tuned network of a model (all budgets), and averaged within budgets."""
     rows = []
+    table = table[table["finetune_epochs"] == table["finetune_epochs"].min()]  # the matched comparison
     for (name, distill), group in table.groupby(["model", "distill"]):
         for fitness in ("val_acc_before_ft", "val_acc_proxy"):
             within = [g[fitness].corr(g["test_acc"], method="spearman") for _, g in group.groupby("budget_pct")
@@ -158,6 +159,7 @@ def rank_correlations(table: pd.DataFrame) -> pd.DataFrame:
 
 def figures(table: pd.DataFrame, out: Path) -> list[Path]:
     paths = []
+    table = table[table["finetune_epochs"] == table["finetune_epochs"].min()]  # the matched comparison
     for name, group in table.groupby("model"):
         fig, axes = figure(12, 4.4, ncols=2)
         for ax, distill in zip(axes, (False, True)):
@@ -207,14 +209,15 @@ def main(argv=None):
     parser.add_argument("--candidate-finetune", type=int, default=2560)
     parser.add_argument("--finetune-epochs", type=int, default=1)
     parser.add_argument("--finetune-lr", type=float, default=0.01)
+    parser.add_argument("--distill-only", action="store_true", help="fine-tune by distillation only")
     parser.add_argument("--distill-weight", type=float, default=0.7)
     parser.add_argument("--temperature", type=float, default=4.0)
     parser.add_argument("--cache-dir", default=None, help="base-model cache (default: evoprune's)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="smoke run on the bundled mnist-mini, tiny settings")
     parser.add_argument("--out", default=str(RESULTS))
-    parser.add_argument("--update", action="store_true", help="replace only the rows of these models and methods "
-                        "in an existing table")
+    parser.add_argument("--update", action="store_true", help="add these rows to an existing table, replacing "
+                        "only rows of the same model, method, budget and fine-tuning epochs")
     args = parser.parse_args(argv)
     args.argv = argv if argv is not None else __import__("sys").argv[1:]
     if args.threads:
@@ -236,7 +239,8 @@ def main(argv=None):
     stem = "compare_methods_quick" if args.quick else "compare_methods"
     if args.update and (out / f"{stem}.csv").is_file():  # keep the rows of the other models and methods
         old = pd.read_csv(out / f"{stem}.csv")
-        redone = old.set_index(["model", "method"]).index.isin(table.set_index(["model", "method"]).index)
+        key = ["model", "method", "budget_pct", "finetune_epochs"]
+        redone = old.set_index(key).index.isin(table.set_index(key).index)
         table = pd.concat([old[~redone], table], ignore_index=True)
     corr = rank_correlations(table)
     write_csv(out / f"{stem}.csv", table)

@@ -185,7 +185,8 @@ def md_table(frame: pd.DataFrame, digits: int = 4) -> str:
 
 def markdown(table: pd.DataFrame, corr: pd.DataFrame, args) -> str:
     cols = ["model", "method", "distill", "budget_pct", "kept_per_layer", "filters_pruned_pct", "params_pruned_pct",
-            "flops_pruned_pct", "base_test_acc", "test_acc", "val_acc_before_ft", "val_acc_proxy", "seconds"]
+            "flops_pruned_pct", "base_test_acc", "test_acc", "finetune_epochs", "val_acc_before_ft", "val_acc_proxy",
+            "seconds"]
     lines = ["# Filter-pruning methods compared at matched budgets", "",
              f"Command: `python experiments/compare_methods.py {' '.join(args.argv)}`".rstrip(), "",
              "Accuracies are fractions; `test_acc` after fine-tuning for the same number of epochs "

@@ -82,12 +82,10 @@ def best_within(problem, max_filters):
     return min(candidates, key=lambda c: (c[0], sum(map(len, c[1]))))[1] if candidates else None
 
 
-def plain_and_proxy_fitness(model, data, structure, kept, args):
-    """Validation accuracy of the network before fine-tuning, and after the search's short training."""
+def plain_and_proxy_fitness(model, data, structure, kept, proxy):
+    """Validation accuracy of the network before fine-tuning, and after the search's short training
+    (``proxy``: a problem with that short training, built once per model)."""
     plain = evaluate(physically_prune(model, structure, kept_tensors(kept)), data.val)["accuracy"]
-    proxy = FilterPruningProblem(model, data.val, max_drop=1.0, structure=structure,
-                                 short_training=ShortTraining(data.train.subset(args.candidate_finetune),
-                                                              lr=args.finetune_lr))
     return plain, proxy.fitness(kept).accuracy
 
 
@@ -130,8 +128,11 @@ def compare(name, data, args):
             if kept is not None:
                 networks[(method, budget)] = (kept, seconds)
     rows = []
+    proxy_problem = FilterPruningProblem(model, data.val, max_drop=1.0, structure=structure,
+                                         short_training=ShortTraining(data.train.subset(args.candidate_finetune),
+                                                                      lr=args.finetune_lr))
     for (method, budget), (kept, search_seconds) in networks.items():
-        plain, proxy = plain_and_proxy_fitness(model, data, structure, kept, args)
+        plain, proxy = plain_and_proxy_fitness(model, data, structure, kept, proxy_problem)
         for distill in (True,) if args.distill_only else (False, True):
             row = finetuned_row(model, data, structure, kept, distill, args)
             rows.append({"model": name, "method": method, "distill": distill, "budget_pct": 100 * budget, **row,

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .checkpoints import is_unfinished
 from .config import cli_fields, read_config_file
 from .errors import EvopruneError
 from .methods import METHODS, by_command
@@ -27,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--dataset", help="data set name (see `evoprune list`; default: the one recorded in the "
                        "file, else mnist-mini)")
     check.add_argument("--data-root", help="directory holding the data set's files (default: the one recorded)")
+    resume = sub.add_parser("resume", help="continue a killed or interrupted run from its last checkpoint",
+                            description="Continue the unfinished run in RUN_DIR with the settings recorded there, from "
+                            "its last finished generation, base model or fine-tuned model.")
+    resume.add_argument("run_dir")
     summary = sub.add_parser("summary", help="print the summary table of a run directory",
                              description="Print a run's base model, search and results, as its method reports them.")
     summary.add_argument("run_dir")
@@ -99,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             print(summary(args.run_dir))
         elif args.command == "list":
             _list()
+        elif args.command == "resume":
+            from .methods import resume, summary
+
+            resume(args.run_dir)
+            print(summary(args.run_dir))
         else:
             method = by_command(args.command)
             method.run(_settings(args, method.config), Path(args.out))
@@ -106,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     except EvopruneError as e:
         print(f"evoprune: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        run = Path(getattr(args, "out", None) or getattr(args, "run_dir", ""))
+        kept = f"; continue it with `evoprune resume {run}`" if is_unfinished(run) else ""
+        print(f"evoprune: interrupted{kept}", file=sys.stderr)
+        return 130
     return 0
 
 

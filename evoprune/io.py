@@ -1,6 +1,8 @@
-"""Atomic file writes: a reader never sees a half-written file."""
+"""Atomic file writes: a reader never sees a half-written file, and every file gets the
+permissions the user's umask gives a newly created one."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -18,11 +20,18 @@ def atomic_write(path: Path | str, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: Path | str, text: str) -> Path:
@@ -38,7 +47,11 @@ def write_csv(path: Path | str, frame) -> Path:
 
 
 def save_torch(path: Path | str, obj: Any) -> Path:
-    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    """``torch.save`` through memory: saved to a file, the archive records that file's (random,
+    temporary) name, and the same object would not give the same bytes twice."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 def save_figure(path: Path | str, fig) -> Path:

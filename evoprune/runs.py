@@ -3,8 +3,10 @@ from the cache), stage timings, versions and the run's config.json."""
 from __future__ import annotations
 
 import copy
+import json
 import platform
 import random
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,13 +19,13 @@ import torch
 import torch_pruning
 from torch import nn
 
-from . import __version__
+from . import __version__, checkpoints
 from .config import BaseModelConfig, FineTuneConfig
-from .data import DatasetSplits, load_dataset
+from .data import DatasetSplits, TensorSplit, load_dataset
 from .errors import EvopruneError
-from .io import write_json
+from .io import save_torch, write_json
 from .models import build_model, check_input_shape
-from .train import TrainConfig, base_cache_key, data_fingerprint, fit, train_cached
+from .train import TrainConfig, base_cache_key, data_fingerprint, evaluate, fit, load_state, train_cached
 
 
 def seed_everything(seed: int) -> None:
@@ -34,7 +36,13 @@ def seed_everything(seed: int) -> None:
 
 
 def check_run_dir(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    """Refuse an ``out`` that exists and is not an empty directory: evoprune never overwrites a run."""
+    if out.exists() and not out.is_dir():
+        raise EvopruneError(f"run directory {out} exists and is not a directory; choose another --out")
+    if out.exists() and any(out.iterdir()):
+        if checkpoints.is_unfinished(out) and (out / "config.json").is_file():
+            raise EvopruneError(f"run directory {out} holds an unfinished run; continue it with `evoprune resume "
+                                f"{out}`, or choose another --out")
         raise EvopruneError(f"run directory {out} already exists and is not empty; choose another --out "
                             "(evoprune never overwrites a run)")
 
@@ -71,38 +79,120 @@ class BaseSetup:
 
 def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | None = None,
               data: DatasetSplits | None = None,
-              check: Callable[[nn.Module, DatasetSplits], Any] | None = None) -> BaseSetup:
+              check: Callable[[nn.Module, DatasetSplits], Any] | None = None, resume: bool = False) -> BaseSetup:
     """Validate the settings, check the run directory, seed, load the data and build the model,
     run ``check(model, data)`` (method-specific refusals), and only then create ``out``, write
     ``config.json`` and train the base model (or load it from the cache).
 
     A ``model`` passed in is copied, never modified; it is used as trained unless
-    ``cfg.train_given_model``."""
+    ``cfg.train_given_model``. ``resume``: continue the unfinished run in ``out``, which must have
+    been started with these settings and data; a base model it already trained is loaded."""
     cfg.validate()
-    check_run_dir(out)
+    recorded = _recorded_run(out, method) if resume else check_run_dir(out)
     timings: dict[str, float] = {}
     seed_everything(cfg.seed)
-    with timed(timings, "load_data"):
-        data = data or load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.val_size, cfg.seed)
     given, data_given = model is not None, data is not None
+    if data_given and not isinstance(data, DatasetSplits):
+        raise EvopruneError(f"data must be a DatasetSplits of preloaded tensors, got {type(data).__name__}")
+    with timed(timings, "load_data"):
+        data = (data if data_given else load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.val_size,
+                                                     cfg.seed)).check()
     arch = None if given else {"name": cfg.model, "kwargs": {"num_classes": data.num_classes,
                                                              "in_channels": data.input_shape[0]}}
     model = copy.deepcopy(model) if given else build_model(cfg.model, **arch["kwargs"])
-    check_input_shape(model, data.input_shape, f"model {cfg.model if arch else type(model).__name__}")
+    label = f"model {cfg.model if arch else type(model).__name__}"
+    outputs = check_input_shape(model, data.input_shape, label)
+    if outputs < data.num_classes:
+        raise EvopruneError(f"{label} has {outputs} outputs but the data has {data.num_classes} classes")
     checked = check(model, data) if check is not None else None
     trains = not given or cfg.train_given_model
     if trains and cfg.cache_dir is not None:
         _make_dir(Path(cfg.cache_dir).expanduser(), "cache directory", " (or pass --cache-dir none)")
-    _make_dir(out, "run directory")
     source = {"dataset": "splits passed to the Python API" if data_given else cfg.dataset,
               "root": None if data_given else cfg.data_root, "train_fingerprint": data_fingerprint(data.train)}
-    write_json(out / "config.json", {"method": method, "settings": cfg.to_dict(), "arch": arch, "data": source,
-                                     "data_sizes": data.sizes(), "versions": versions()})
-    if trains:
-        train_base(cfg, model, arch, data, timings)
-    else:
-        timings["base_trained"] = False
+    if resume:
+        if recorded["data"].get("train_fingerprint") != source["train_fingerprint"]:
+            raise EvopruneError(f"the training data differ from those {out} was started with; resume with the same "
+                                "data, or start a new run")
+        _continue_base(cfg, model, arch, data, timings, out, trains)
+        check_learned(model, data.val, "the base model" if trains else f"the given {label}")
+        seed_everything(cfg.seed)
+        return BaseSetup(model.eval(), arch, data, checked, timings, source)
+    with removed_on_error(out):
+        _make_dir(out, "run directory")
+        write_json(out / "config.json", {"method": method, "settings": cfg.to_dict(), "arch": arch, "data": source,
+                                         "data_sizes": data.sizes(), "versions": versions()})
+        checkpoints.folder(out).mkdir()
+        if trains:
+            train_base(cfg, model, arch, data, timings)
+            save_torch(checkpoints.folder(out) / "base.pt", model.state_dict())
+        else:
+            timings["base_trained"] = False
+        check_learned(model, data.val, "the base model" if trains else f"the given {label}")
+    # the stages after the base start from the same random state however the base was obtained
+    # (trained, cached, or kept by a resumed run)
+    seed_everything(cfg.seed)
     return BaseSetup(model.eval(), arch, data, checked, timings, source)
+
+
+def _recorded_run(out: Path, method: str) -> dict:
+    """The ``config.json`` of the unfinished ``method`` run in ``out``, or one sentence why it cannot
+    be resumed."""
+    path = out / "config.json"
+    if not path.is_file():
+        raise EvopruneError(f"{out} holds no evoprune run (no config.json): nothing to resume")
+    if not checkpoints.is_unfinished(out):
+        raise EvopruneError(f"the run in {out} is complete: nothing to resume")
+    try:
+        recorded = json.loads(path.read_text())
+    except ValueError:
+        raise EvopruneError(f"{path} is damaged and cannot be read") from None
+    if recorded.get("method", "emofp") != method:
+        raise EvopruneError(f"{out} holds a {recorded.get('method')} run, not a {method} run")
+    return recorded
+
+
+def _continue_base(cfg: BaseModelConfig, model: nn.Module, arch: dict | None, data: DatasetSplits, timings: dict,
+                   out: Path, trains: bool) -> None:
+    """The base model of a resumed run: as the run trained it, or trained now if it had not finished."""
+    saved = checkpoints.folder(out) / "base.pt"
+    if not trains:
+        timings["base_trained"] = False
+    elif load_state(model, saved):
+        timings["base_from_checkpoint"] = True
+    else:
+        train_base(cfg, model, arch, data, timings)
+        save_torch(saved, model.state_dict())
+
+
+def check_learned(model: nn.Module, val: TensorSplit, label: str) -> None:
+    """Refuse a model whose training diverged (non-finite weights) or that predicts no better than
+    always answering the most frequent validation class: pruning it would report a search over noise."""
+    if not all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point()):
+        raise EvopruneError(f"{label} has non-finite weights: its training diverged; lower --lr (or --epochs "
+                            "with adam)")
+    accuracy = evaluate(model, val)["accuracy"]
+    majority = float(val.y.bincount().max()) / len(val)
+    if accuracy <= majority:
+        raise EvopruneError(f"{label} reaches only {accuracy:.3f} validation accuracy, no better than always "
+                            f"answering the most frequent class ({majority:.3f}); train it longer or with another "
+                            "--lr")
+
+
+@contextmanager
+def removed_on_error(out: Path):
+    """Remove the run directory ``out`` if the block fails on bad input (an ``EvopruneError``):
+    a refused run leaves nothing behind. ``out`` was checked to be missing or empty before."""
+    existed = out.exists()
+    try:
+        yield
+    except EvopruneError:
+        if out.is_dir():
+            for child in out.iterdir():
+                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            if not existed:
+                out.rmdir()
+        raise
 
 
 def warn(out: Path, message: str) -> None:

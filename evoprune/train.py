@@ -188,9 +188,9 @@ def _exclusive_lock(path: Path):
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def _load_entry(model: nn.Module, path: Path) -> bool:
-    """Load the cached weights at ``path`` into ``model``; False (model untouched) if the entry is
-    missing or damaged. Checked before loading because a failed strict load may leave some tensors
+def load_state(model: nn.Module, path: Path) -> bool:
+    """Load the state dict saved at ``path`` into ``model``; False (model untouched) if the file is
+    missing, damaged or of another shape. Checked before loading because a failed strict load may leave some tensors
     already overwritten, and training would then start from the wrong weights."""
     if not path.is_file():
         return False
@@ -228,7 +228,7 @@ def train_cached(model: nn.Module, data: TensorSplit, cfg: TrainConfig, cache_di
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"base-{key}.pt"
     with _exclusive_lock(cache_dir / f"base-{key}.lock"):
-        if _load_entry(model, path):
+        if load_state(model, path):
             return True
         # A damaged entry is retrained, never trusted; the new one replaces it atomically.
         torch.manual_seed(cfg.seed)

@@ -60,7 +60,8 @@ def test_duplicated_filters_are_never_both_kept(trained_lenet5):
         model[0].weight[1::2] = model[0].weight[0::2]
         model[0].bias[1::2] = model[0].bias[0::2]
     selection = bound(model)
-    np.testing.assert_array_equal(selection.features[0][0::2], selection.features[0][1::2])
+    # equal up to float rounding: a matmul's result may depend on the row's place in the batch
+    np.testing.assert_allclose(selection.features[0][0::2], selection.features[0][1::2], rtol=0, atol=1e-5)
     kept = selection.cluster(0, 10).kept
     assert len(kept) == 10 and sorted(i // 2 for i in kept) == list(range(10))  # one of each pair
     # more clusters than distinct filters: k-means leaves clusters empty, still exactly k are kept,

@@ -11,9 +11,9 @@ def test_latency_objective_is_measured_once_per_network_and_shape_correct(traine
     F, G = problem.evaluate(X)
     assert F.shape == (4, 3) and G.shape == (4, 1) and problem.n_obj == 3
     assert F[0, 2] == pytest.approx(1.0) and np.all(F[:, 2] > 0)
-    measured = dict(problem.costs._cache)
+    measured = dict(problem.costs.cache)
     F2, _ = problem.evaluate(X)
-    assert np.array_equal(F, F2) and problem.costs._cache == measured  # cached, not re-measured
+    assert np.array_equal(F, F2) and problem.costs.cache == measured  # cached, not re-measured
     assert F[2, 2] < F[0, 2]  # 90 % of filters removed runs faster than the full network
 
 

@@ -18,8 +18,11 @@ FILES = {
 
 def read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:  # not gzip, truncated, or unreadable
+        raise EvopruneError(f"{path} cannot be read ({type(e).__name__}: {e})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise EvopruneError(f"{path} is not an unsigned-byte IDX file")
     ndim = data[3]
@@ -52,6 +55,10 @@ def _find(directory: Path, stem: str) -> Path | None:
 def read_idx_dir(directory: Path) -> dict[str, np.ndarray]:
     arrays = {key: read_idx(_find(directory, stem)) for key, stem in FILES.items()}
     for split in ("train", "test"):
+        if arrays[f"{split}_images"].ndim != 3 or arrays[f"{split}_labels"].ndim != 1:
+            raise EvopruneError(f"{directory}: {split} images must be a 3-D IDX file (images, rows, columns) and "
+                                f"labels 1-D, got {arrays[f'{split}_images'].ndim}-D and "
+                                f"{arrays[f'{split}_labels'].ndim}-D")
         n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
         if n_img != n_lab:
             raise EvopruneError(f"{directory}: {n_img} {split} images but {n_lab} labels")

@@ -20,16 +20,16 @@ class CandidateCosts:
         self.structure = structure
         self.state = {k: v.detach() for k, v in model.state_dict().items()}
         self.latency_batch, self.repeats = latency_batch, repeats
-        self._cache: dict[tuple[str, Kept], float] = {}
+        self.cache: dict[tuple[str, Kept], float] = {}
 
     def _sliced(self, kept: Kept) -> dict[str, torch.Tensor]:
         return self.structure.slice_state(self.state, kept_tensors(kept))
 
     def _get(self, what: str, kept: Kept, compute: Callable[[], float]) -> float:
         key = (what, kept)
-        if key not in self._cache:
-            self._cache[key] = compute()
-        return self._cache[key]
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
 
     def flops(self, kept: Kept) -> float:
         return self._get("flops", kept, lambda: count_flops(self.model, self.structure.input_shape, self._sliced(kept)))

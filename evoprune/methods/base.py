@@ -9,7 +9,9 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from .. import checkpoints
 from ..config import Settings
+from ..data import DATASETS
 from ..errors import EvopruneError
 from ..registry import Registry
 
@@ -71,3 +73,25 @@ def run_method(run_dir: str | Path) -> Method:
 
 def summary(run_dir: str | Path) -> str:
     return run_method(run_dir).summary(Path(run_dir))
+
+
+def resume(run_dir: str | Path, **api) -> Any:
+    """Continue the unfinished run in ``run_dir`` with the settings recorded there. A run started
+    from the Python API with the caller's own model or data needs them again (``model=``,
+    ``data=``, as its method's ``run`` takes them)."""
+    run_dir = Path(run_dir)
+    config = read_run_files(run_dir, ("config.json",), "evoprune")["config"]
+    method = run_method(run_dir)
+    if not checkpoints.is_unfinished(run_dir):
+        raise EvopruneError(f"the run in {run_dir} is complete: nothing to resume")
+    if config.get("arch") is None and "model" not in api:
+        raise EvopruneError(f"{run_dir} was started with a model of the caller's: resume it from Python, passing "
+                            "the same model (evoprune.methods.resume(run_dir, model=..., data=...))")
+    if config.get("data", {}).get("dataset") not in DATASETS and "data" not in api:
+        raise EvopruneError(f"{run_dir} was started with data splits of the caller's: resume it from Python, "
+                            "passing the same data (evoprune.methods.resume(run_dir, data=...))")
+    try:
+        cfg = method.config(**config["settings"])
+    except TypeError as e:
+        raise EvopruneError(f"{run_dir / 'config.json'} does not hold {method.name} settings ({e})") from None
+    return method.run(cfg, run_dir, resume=True, **api)

@@ -16,8 +16,9 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     return MODELS.get(name)(**kwargs)
 
 
-def check_input_shape(model: nn.Module, input_shape: tuple[int, ...], label: str = "the model") -> None:
-    """Run one tiny forward pass so a shape mismatch is one sentence, not a deep traceback."""
+def check_input_shape(model: nn.Module, input_shape: tuple[int, ...], label: str = "the model") -> int:
+    """Run one tiny forward pass so a shape mismatch is one sentence, not a deep traceback;
+    returns the number of outputs (classes) of the model."""
     was_training = model.training
     model.eval()
     try:
@@ -30,3 +31,4 @@ def check_input_shape(model: nn.Module, input_shape: tuple[int, ...], label: str
         model.train(was_training)
     if out.ndim != 2 or out.shape[0] != 2:
         raise EvopruneError(f"{label} must return (batch, classes) logits, got shape {tuple(out.shape)}")
+    return int(out.shape[1])

@@ -135,6 +135,19 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         """Every distinct network evaluated on the whole split, with its objectives and constraint."""
         return [(kept, *self.objectives(kept)) for kept in self.evaluator.cache]
 
+    def checkpoint_state(self) -> dict:
+        """What a resumed search needs besides the algorithm: every network evaluated so far."""
+        e = self.evaluator
+        return {"cache": e.cache, "subset_cache": e.subset_cache, "computed": e.computed,
+                "computed_subset": e.computed_subset, "costs": self.costs.cache}
+
+    def restore_checkpoint_state(self, state: dict) -> None:
+        e = self.evaluator
+        e.cache.update(state["cache"])
+        e.subset_cache.update(state["subset_cache"])
+        e.computed, e.computed_subset = state["computed"], state["computed_subset"]
+        self.costs.cache.update(state["costs"])
+
     def pruned_network(self, kept: Kept) -> nn.Module:
         """A physically pruned copy of the base model keeping ``kept``, with exactly the weights
         and BatchNorm statistics it was scored with in the search."""

@@ -21,6 +21,7 @@ from pymoo.optimize import minimize
 from torch import nn
 from tqdm.auto import tqdm
 
+from ... import checkpoints
 from ...data import DatasetSplits
 from ...fitness import count_flops, count_params
 from ...io import write_csv, write_json
@@ -97,7 +98,7 @@ def layer_sensitivity(model: nn.Module, data: DatasetSplits, cfg: ChannelSelecti
 
 def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module | None = None,
                  data: DatasetSplits | None = None, algorithm: Algorithm | None = None, termination=None,
-                 callback=None) -> ChannelsResult:
+                 callback=None, resume: bool = False) -> ChannelsResult:
     """Hu et al.'s GA channel selection: train (or load) the base model, order its prunable layers
     by sensitivity, search each layer's channels with a binary GA on the network as pruned so far,
     prune and briefly fine-tune it, then fine-tune the result (by distillation from the base when
@@ -106,9 +107,11 @@ def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module 
     ``algorithm``: any pymoo single-objective algorithm instead of the GA (a fresh copy per layer);
     ``termination``: each layer's search termination (default ``("n_gen", cfg.generations)``);
     ``callback``: called after every generation of every layer's search, as in pymoo's ``minimize``.
-    ``model``: a trained ``nn.Module`` of the user's, used as it is (a copy); ``data``: preloaded splits."""
+    ``model``: a trained ``nn.Module`` of the user's, used as it is (a copy); ``data``: preloaded splits.
+    ``resume``: continue the unfinished run in ``out`` (its base model is kept; the later stages run
+    again, with the same seeds)."""
     out = Path(out)
-    setup = start_run(cfg, out, "channels", model, data, _check_inputs(cfg))
+    setup = start_run(cfg, out, "channels", model, data, _check_inputs(cfg), resume=resume)
     model, arch, data, timings = setup.model, setup.arch, setup.data, setup.timings
     teacher = copy.deepcopy(model).eval()  # the unpruned base, frozen
 
@@ -170,6 +173,7 @@ def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module 
                                                                  kept=layers["kept"].tolist()))
     write_json(out / "result.json", result)
     write_json(out / "timings.json", timings)
+    checkpoints.finish(out)
     write_figures(out)
     return ChannelsResult(out, base, sensitivity, layers, history, result, model.eval(), timings)
 

@@ -9,6 +9,7 @@ import pandas as pd
 from torch import nn
 from tqdm.auto import tqdm
 
+from ... import checkpoints
 from ...data import DatasetSplits
 from ...fitness import count_flops, count_params
 from ...io import write_csv, write_json
@@ -29,17 +30,19 @@ class ClusterResult:
 
 
 def run_cluster(cfg: ClusterConfig, out: str | Path, model: nn.Module | None = None,
-                data: DatasetSplits | None = None) -> ClusterResult:
+                data: DatasetSplits | None = None, resume: bool = False) -> ClusterResult:
     """Train (or load) the base model; for every ratio in ``cfg.ratios`` remove that fraction of
     every layer's filters, keeping the filter nearest each k-means centroid of learned filter
     features; fine-tune each pruned model and write the run directory.
 
     ``model``: a trained ``nn.Module`` of the user's, used as it is (a copy; set
-    ``cfg.train_given_model`` to train it first); ``data``: preloaded splits."""
+    ``cfg.train_given_model`` to train it first); ``data``: preloaded splits.
+    ``resume``: continue the unfinished run in ``out`` (its base model is kept; the later stages run
+    again, with the same seeds)."""
     out = Path(out)
     # building the structure refuses a model with nothing to prune, before any training
     setup = start_run(cfg, out, "cluster", model, data,
-                      check=lambda m, d: PrunableStructure(m, d.input_shape))
+                      check=lambda m, d: PrunableStructure(m, d.input_shape), resume=resume)
     model, arch, data, structure, timings = setup.model, setup.arch, setup.data, setup.checked, setup.timings
 
     base = base_metrics(model, structure, data)
@@ -74,6 +77,7 @@ def run_cluster(cfg: ClusterConfig, out: str | Path, model: nn.Module | None = N
         write_csv(out / "results.csv", pd.DataFrame(rows))  # each model on disk as soon as it is done
     results = pd.DataFrame(rows)
     write_json(out / "timings.json", timings)
+    checkpoints.finish(out)
     write_figures(out)
     return ClusterResult(out, base, results, timings)
 

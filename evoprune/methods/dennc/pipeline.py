@@ -17,6 +17,7 @@ from pymoo.optimize import minimize
 from torch import nn
 from tqdm.auto import tqdm
 
+from ... import checkpoints
 from ...data import DatasetSplits
 from ...errors import EvopruneError
 from ...io import write_csv, write_json
@@ -65,19 +66,23 @@ class DenncResult:
     timings: dict = field(default_factory=dict)
 
 
-def prepare_base(cfg: SensitivityConfig, out: Path, model: nn.Module | None, data: DatasetSplits | None) -> BaseSetup:
+def prepare_base(cfg: SensitivityConfig, out: Path, model: nn.Module | None, data: DatasetSplits | None,
+                 resume: bool) -> BaseSetup:
     """Validate everything, then load the data, build and train (or load from cache) the base model
     and write ``config.json``; ``checked`` holds the layers to prune."""
     method = "dennc" if isinstance(cfg, WeightPruningConfig) else "sensitivity"
-    return start_run(cfg, out, method, model, data, check=lambda m, d: list(prunable_weights(m, cfg.layer_list())))
+    return start_run(cfg, out, method, model, data, check=lambda m, d: list(prunable_weights(m, cfg.layer_list())),
+                     resume=resume)
 
 
 def run_sensitivity(cfg: SensitivityConfig, out: str | Path, model: nn.Module | None = None,
-                    data: DatasetSplits | None = None) -> pd.DataFrame:
+                    data: DatasetSplits | None = None, resume: bool = False) -> pd.DataFrame:
     """Train (or load) the base model, prune each layer alone at the sweep s_min..s_max and write
-    ``sensitivity.csv`` and ``figures/sensitivity.png``. Returns the table."""
+    ``sensitivity.csv`` and ``figures/sensitivity.png``. Returns the table.
+    ``resume``: continue the unfinished run in ``out`` (its base model is kept; the later stages run
+    again, with the same seeds)."""
     out = Path(out)
-    setup = prepare_base(cfg, out, model, data)
+    setup = prepare_base(cfg, out, model, data, resume)
     model, data, layers, timings = setup.model, setup.data, setup.checked, setup.timings
     with timed(timings, "scan"):
         scan = sensitivity_scan(model, data.val, check_sweep(cfg.s_min, cfg.s_max, cfg.sweep_steps), layers,
@@ -85,6 +90,7 @@ def run_sensitivity(cfg: SensitivityConfig, out: str | Path, model: nn.Module | 
     write_csv(out / "sensitivity.csv", scan)
     write_json(out / "timings.json", timings)
     sensitivity_figure(scan, out / "figures" / "sensitivity.png")
+    checkpoints.finish(out)
     return scan
 
 
@@ -102,16 +108,18 @@ def finetune_masked(model: nn.Module, weights: dict[str, nn.Parameter], masks: d
 
 def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None = None,
               data: DatasetSplits | None = None, algorithm: Algorithm | None = None, termination=None,
-              callback=None) -> DenncResult:
+              callback=None, resume: bool = False) -> DenncResult:
     """DENNC: prune ``cfg.model`` (or a copy of the trained ``model``) in rounds until
     ``cfg.target_compression``, the round budget, the accuracy bound or a round without gain;
     write the run directory.
 
     ``algorithm``: any pymoo single-objective algorithm instead of DE (a fresh copy per round);
     ``termination``: each round's search termination (default ``("n_gen", cfg.generations)``);
-    ``callback``: called after every generation of every round, as in pymoo's ``minimize``."""
+    ``callback``: called after every generation of every round, as in pymoo's ``minimize``.
+    ``resume``: continue the unfinished run in ``out`` (its base model is kept; the rounds run
+    again, with the same seeds)."""
     out = Path(out)
-    setup = prepare_base(cfg, out, model, data)
+    setup = prepare_base(cfg, out, model, data, resume)
     model, arch, data, layers = setup.model, setup.arch, setup.data, setup.checked
     weights = prunable_weights(model, layers)
     dense = {name: w.numel() for name, w in weights.items()}
@@ -222,4 +230,5 @@ def _finish(out, cfg, setup, base, rows, scans, history, best_round, stop):
     write_json(out / "result.json", result)
     write_json(out / "timings.json", timings)
     write_figures(out)
+    checkpoints.finish(out)
     return DenncResult(out, base, rounds, table, result, timings)

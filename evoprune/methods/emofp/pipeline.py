@@ -1,6 +1,7 @@
 """EMOFP end to end: base model, pymoo search, selection along the front, fine-tuning, run files."""
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +14,12 @@ from pymoo.core.algorithm import Algorithm
 from pymoo.core.callback import Callback
 from pymoo.core.duplicate import DefaultDuplicateElimination
 from pymoo.indicators.hv import HV
-from pymoo.optimize import minimize
 from pymoo.util.ref_dirs import get_reference_directions
+import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ... import checkpoints
 from ...data import DatasetSplits
 from ...errors import EvopruneError
 from ...fitness import ShortTraining, count_flops, count_params, latency_ms
@@ -103,16 +105,18 @@ def short_training(cfg: FilterSearchConfig, data: DatasetSplits) -> ShortTrainin
 
 def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module | None = None,
                       data: DatasetSplits | None = None, algorithm: Algorithm | None = None,
-                      termination=None, callback=None) -> RunResult:
+                      termination=None, callback=None, resume: bool = False) -> RunResult:
     """EMOFP: train (or load) the base model, search per-layer filter-pruning ratios with NSGA-II (or
     ``algorithm``, until ``termination``, default ``("n_gen", cfg.generations)``; ``callback`` is
     called after every generation, as in pymoo's ``minimize``), fine-tune ``cfg.select`` models
     spread along the front and write the run directory.
 
     ``model``: a trained ``nn.Module`` of the user's, used as it is (a copy; set
-    ``cfg.train_given_model`` to train it first); ``data``: preloaded splits."""
+    ``cfg.train_given_model`` to train it first); ``data``: preloaded splits. ``resume``: continue
+    the unfinished run in ``out`` from its last finished generation or fine-tuned model (pass the
+    same model, data and algorithm it was started with)."""
     out = Path(out)
-    setup = start_run(cfg, out, "emofp", model, data, _check_inputs(cfg))
+    setup = start_run(cfg, out, "emofp", model, data, _check_inputs(cfg), resume=resume)
     model, arch, data, timings = setup.model, setup.arch, setup.data, setup.timings
 
     with timed(timings, "build_problem"):
@@ -134,7 +138,7 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
         total = termination[1] if isinstance(termination, tuple) and termination[0] == "n_gen" else None
         with tqdm(total=total, desc="search", unit="gen", leave=False) as bar:
             recorder = HistoryRecorder(bar, callback)
-            minimize(problem, algorithm, termination, seed=cfg.seed, callback=recorder, verbose=False)
+            search(problem, algorithm, termination, cfg.seed, recorder, out)
     history = pd.DataFrame(recorder.rows)
     write_csv(out / "history.csv", history)
 
@@ -152,11 +156,29 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
 
     with timed(timings, "finetune"):
         finetuned = finetune_selected(pareto.loc[chosen], problem, setup, cfg, out)
-    write_csv(out / "finetuned.csv", finetuned)
     timings["evaluations_computed"] = problem.evaluator.computed
     write_json(out / "timings.json", timings)
     write_figures(out)
+    checkpoints.finish(out)
     return RunResult(out, base, pareto, finetuned, history, timings)
+
+
+def search(problem: FilterPruningProblem, algorithm: Algorithm, termination, seed: int, recorder: HistoryRecorder,
+           out: Path) -> None:
+    """Run pymoo's ask-and-tell loop (as ``minimize`` does, on a copy of ``algorithm``), saving a
+    checkpoint after every generation; continue from the last one if ``out`` holds it."""
+    saved = checkpoints.load_search(out, problem)
+    if saved is None:
+        algorithm = copy.deepcopy(algorithm)
+        algorithm.setup(problem, termination=copy.deepcopy(termination), seed=seed, verbose=False)
+    else:
+        algorithm, recorder.rows = saved
+        if recorder.progress is not None:
+            recorder.progress.update(len(recorder.rows))
+    algorithm.callback = recorder
+    while algorithm.has_next():
+        algorithm.next()
+        checkpoints.save_search(out, algorithm, problem, recorder.rows)
 
 
 def _base_metrics(model: nn.Module, problem: FilterPruningProblem, data: DatasetSplits) -> dict:
@@ -201,15 +223,20 @@ def pareto_table(problem: FilterPruningProblem, base: dict) -> pd.DataFrame:
 
 def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, setup: BaseSetup,
                       cfg: FilterSearchConfig, out: Path) -> pd.DataFrame:
-    """Fine-tune each chosen network, starting from exactly the network the search scored."""
+    """Fine-tune each chosen network, starting from exactly the network the search scored; rows go
+    to ``finetuned.csv`` one by one, and those already there (a resumed run) are kept."""
     data = setup.data
     layers = [layer.name for layer in problem.structure.layers]
-    rows = []
+    done = pd.read_csv(out / "finetuned.csv") if (out / "finetuned.csv").is_file() else pd.DataFrame()
+    rows = done.to_dict("records")
     for n, (front_id, sol) in enumerate(tqdm(list(chosen.iterrows()), desc="fine-tune", leave=False)):
+        if n < len(rows):
+            continue
         kept = parse_kept([sol[f"keep_{name}"] for name in layers])
         pruned = problem.pruned_network(kept)
         val_before = evaluate(pruned, data.val)["accuracy"]
         before = evaluate(pruned, data.test)["accuracy"]
+        torch.manual_seed(cfg.seed + n)  # each model's own seed: a resumed run fine-tunes it alike
         fine_tune(pruned, data, cfg, problem.evaluator.model, cfg.seed, f"fine-tune {n + 1}/{len(chosen)}")
         after = evaluate(pruned, data.test)["accuracy"]
         path = out / "models" / f"pruned_{n:02d}.pt"
@@ -224,4 +251,5 @@ def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, setup
         save_pruned(path, pruned, setup.arch, setup.meta(role="pruned", test_accuracy=after,
                                                          kept=[list(k) for k in kept]))
         rows.append(row)
-    return pd.DataFrame(rows)
+        write_csv(out / "finetuned.csv", pd.DataFrame(rows))
+    return pd.read_csv(out / "finetuned.csv")

@@ -9,6 +9,7 @@ them from its recorded settings and attaches them again.
 """
 from __future__ import annotations
 
+import io
 import random
 import shutil
 from pathlib import Path
@@ -47,16 +48,38 @@ def restore_random_states(states: dict) -> None:
     torch.set_rng_state(states["torch"])
 
 
+class _Pickler(dill.Pickler):
+    """Saves every reference to the search's problem (the algorithm's, and those of the copies
+    pymoo makes) as a placeholder: the problem holds the model and data."""
+
+    def __init__(self, file, problem):
+        super().__init__(file)
+        self.problem_type = type(problem)
+
+    def persistent_id(self, obj):
+        return "problem" if isinstance(obj, self.problem_type) else None
+
+
+class _Unpickler(dill.Unpickler):
+    def __init__(self, file, problem):
+        super().__init__(file)
+        self.problem = problem
+
+    def persistent_load(self, pid):
+        return self.problem
+
+
 def save_search(out: Path, algorithm, problem, extra: Any = None) -> None:
-    """Save the search after a generation: ``algorithm`` (whose problem leaves its model and data
-    out of the pickle), ``problem.checkpoint_state()`` (the evaluation caches) and ``extra``."""
+    """Save the search after a generation: ``algorithm`` (without its problem),
+    ``problem.checkpoint_state()`` (the evaluation caches), the random states and ``extra``."""
     callback, algorithm.callback = algorithm.callback, None  # the caller's own: may not pickle
+    buffer = io.BytesIO()
     try:
-        blob = dill.dumps({"algorithm": algorithm, "problem_state": problem.checkpoint_state(),
-                           "random": random_states(), "extra": extra})
+        _Pickler(buffer, problem).dump({"algorithm": algorithm, "problem_state": problem.checkpoint_state(),
+                                        "random": random_states(), "extra": extra})
     finally:
         algorithm.callback = callback
-    atomic_write(folder(out) / "search.pkl", lambda tmp: tmp.write_bytes(blob))
+    atomic_write(folder(out) / "search.pkl", lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 def load_search(out: Path, problem) -> tuple[Any, Any] | None:
@@ -66,13 +89,9 @@ def load_search(out: Path, problem) -> tuple[Any, Any] | None:
     if not path.is_file():
         return None
     try:
-        blob = dill.loads(path.read_bytes())
+        blob = _Unpickler(io.BytesIO(path.read_bytes()), problem).load()
     except Exception as e:  # a checkpoint is written atomically: this one was damaged afterwards
         raise EvopruneError(f"{path} is damaged ({type(e).__name__}); delete it to restart the search") from None
-    algorithm = blob["algorithm"]
-    saved = algorithm.problem
-    for key in problem.HEAVY:  # the pickled problem's model and data: the freshly built ones
-        setattr(saved, key, getattr(problem, key))
     problem.restore_checkpoint_state(blob["problem_state"])
     restore_random_states(blob["random"])
-    return algorithm, blob["extra"]
+    return blob["algorithm"], blob["extra"]

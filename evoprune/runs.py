@@ -73,8 +73,9 @@ class BaseSetup:
     source: dict = field(default_factory=dict)  # where the data came from, as recorded in config.json
 
     def meta(self, **extra) -> dict:
-        """What every saved model file records besides its weights: its data source, and ``extra``."""
-        return {"data": self.source, **extra}
+        """What every saved model file records besides its weights: its data source, and ``extra``
+        except measured times (so that the same run saves the same bytes)."""
+        return {"data": self.source, **{k: v for k, v in extra.items() if not k.startswith("latency")}}
 
 
 def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | None = None,

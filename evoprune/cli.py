@@ -12,10 +12,17 @@ from .errors import EvopruneError
 from .methods import METHODS, by_command
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options get one line naming them (not the whole usage), and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="evoprune", description="Prune PyTorch CNNs by multi-objective "
+    parser = _Parser(prog="evoprune", description="Prune PyTorch CNNs by multi-objective "
                                      "evolutionary search with pymoo.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in METHODS.names():
         method = METHODS.get(name)
         _add_options(sub.add_parser(method.command, help=method.help, description=method.description), method.config)
@@ -73,12 +80,15 @@ def _evaluate_file(args) -> None:
     from .pruning.sparse import describe, load_model_file
 
     model = load_model_file(args.model_file, build_model(args.model) if args.model else None)
-    recorded = read_format(args.model_file, None, "model").get("meta", {}).get("data") or {}
+    blob = read_format(args.model_file, None, "model")
+    arch = blob.get("arch")
+    base = build_model(args.model) if args.model else build_model(arch["name"], **arch.get("kwargs", {})) if arch else None
+    recorded = blob.get("meta", {}).get("data") or {}
     known = recorded.get("dataset") in DATASETS
     dataset = args.dataset or (recorded["dataset"] if known else "mnist-mini")
     root = args.data_root or (recorded.get("root") if known and not args.dataset else None)
     test = load_dataset(dataset, root).test
-    print(describe(args.model_file, model, test))
+    print(describe(args.model_file, model, test, base))
 
 
 def _list() -> None:

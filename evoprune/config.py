@@ -55,6 +55,13 @@ def nonnegative_int(name, value):
     return value
 
 
+def seed_value(name, value):
+    """numpy's legacy seeding takes 0 .. 2**32 - 1."""
+    if not 0 <= _integer(name, value, "an integer") < 2 ** 32:
+        raise EvopruneError(f"{name} must be an integer from 0 to {2 ** 32 - 1}, got {value!r}")
+    return value
+
+
 def optional(check: Check) -> Check:
     return lambda name, value: None if value is None else check(name, value)
 
@@ -213,7 +220,7 @@ class BaseModelConfig(Settings):
     download: bool = option(False, "download the data set with torchvision if it is not under --data-root", boolean)
     val_size: int | None = option(None, "validation images carved from the training set (default: a sixth, at "
                                   "most 5000)", optional(positive_int), kind=int)
-    seed: int = option(0, "seed for data split, training, and search (torch, numpy and pymoo)", nonnegative_int)
+    seed: int = option(0, "seed for data split, training, and search (torch, numpy and pymoo)", seed_value)
     epochs: int = option(8, "epochs to train the base model (cached by everything that determines its weights)",
                          positive_int)
     lr: float = option(0.05, "learning rate of the base training", positive)

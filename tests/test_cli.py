@@ -54,6 +54,16 @@ def test_finetuned_models_are_smaller_and_reproduce_their_test_accuracy(run_dir)
         assert evaluate(model, test)["accuracy"] == pytest.approx(row["test_accuracy_after"], abs=1e-9)
 
 
+def test_a_run_records_its_data_set_and_evaluate_reports_size_against_the_base(run_dir, capsys):
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["data"]["dataset"] == "mnist-mini"
+    model_file = run_dir / pd.read_csv(run_dir / "finetuned.csv")["model_file"][0]
+    assert main(["evaluate", str(model_file)]) == 0
+    kept = sum(w.numel() for n, w in load_pruned(model_file).named_parameters() if n.endswith("weight"))
+    # LeNet-5 has 430,500 conv and linear weights; the pruned file is compressed against them
+    assert f"weights nonzero ({430_500 / kept:.1f}x compression of the base's 430,500)" in capsys.readouterr().out
+
+
 def test_summary_prints_the_fine_tuned_table(run_dir, capsys):
     assert main(["summary", str(run_dir)]) == 0
     text = capsys.readouterr().out
@@ -168,3 +178,5 @@ def test_a_front_of_only_the_unpruned_network_is_said_plainly(tmp_path, capsys, 
     assert "front holds only the unpruned network" in captured.err
     assert "front holds only the unpruned network" in (out / "warnings.txt").read_text()
     assert "warning: the feasible front holds only" in captured.out
+    # and --select 2 could not be honoured: said as plainly
+    assert "select 2 is more than the 1 network(s) on the front" in (out / "warnings.txt").read_text()

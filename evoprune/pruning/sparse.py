@@ -93,12 +93,16 @@ def load_model_file(path: Path | str, model: nn.Module | None = None) -> nn.Modu
     return load_sparse(path, model) if blob_format == FORMAT else load_pruned(path, model)
 
 
-def describe(path: Path | str, model: nn.Module, test) -> str:
-    """One line: file size, nonzero weights of the conv / linear layers and test accuracy."""
+def describe(path: Path | str, model: nn.Module, test, base: nn.Module | None = None) -> str:
+    """One line: file size, nonzero weights of the conv / linear layers, compression against the
+    unpruned ``base`` architecture (else against the file's own dense shapes) and test accuracy."""
     from ..train import evaluate
     from .masks import prunable_weights
 
     weights = prunable_weights(model).values()
     nonzero, total = sum(int((w != 0).sum()) for w in weights), sum(w.numel() for w in weights)
+    dense = sum(w.numel() for w in prunable_weights(base).values()) if base is not None else total
+    against = f" of the base's {dense:,}" if dense != total else ""
     return (f"{path}: {file_size(path):,} bytes, {nonzero:,} of {total:,} weights nonzero "
-            f"({total / max(nonzero, 1):.1f}x compression), test accuracy {evaluate(model, test)['accuracy']:.4f}")
+            f"({dense / max(nonzero, 1):.1f}x compression{against}), test accuracy "
+            f"{evaluate(model, test)['accuracy']:.4f}")

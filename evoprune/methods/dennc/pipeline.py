@@ -71,8 +71,14 @@ def prepare_base(cfg: SensitivityConfig, out: Path, model: nn.Module | None, dat
     """Validate everything, then load the data, build and train (or load from cache) the base model
     and write ``config.json``; ``checked`` holds the layers to prune."""
     method = "dennc" if isinstance(cfg, WeightPruningConfig) else "sensitivity"
-    return start_run(cfg, out, method, model, data, check=lambda m, d: list(prunable_weights(m, cfg.layer_list())),
-                     resume=resume)
+
+    def check(model: nn.Module, data: DatasetSplits) -> list[str]:
+        size = getattr(cfg, "search_val_size", None)
+        if size is not None and size > len(data.val):
+            raise EvopruneError(f"search_val_size {size} is more than the {len(data.val)} validation images")
+        return list(prunable_weights(model, cfg.layer_list()))
+
+    return start_run(cfg, out, method, model, data, check=check, resume=resume)
 
 
 def run_sensitivity(cfg: SensitivityConfig, out: str | Path, model: nn.Module | None = None,

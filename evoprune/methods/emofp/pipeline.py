@@ -148,6 +148,9 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
         warn(out, f"the feasible front holds only the unpruned network: no pruned network kept the validation "
                   f"accuracy within max_drop={cfg.max_drop:g}; lower --max-ratio, raise --max-drop, or turn on "
                   "--bn-calibration or --candidate-finetune")
+    if cfg.select > len(pareto):
+        warn(out, f"select {cfg.select} is more than the {len(pareto)} network(s) on the front; all of them are "
+                  "fine-tuned")
     size = next(COLUMN[o] for o in problem.objective_names if o != "error")
     chosen = uniform_along_front(pareto[[size]].to_numpy(), cfg.select)
     pareto["selected"] = False

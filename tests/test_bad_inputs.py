@@ -124,6 +124,8 @@ CLI_CASES = [
     ("distill weight above 1", lambda t: [*FILTERS, "--distill-weight", "2"], "2"),
     ("zero distill temperature", lambda t: [*FILTERS, "--distill-temperature", "0"], "0"),
     ("negative fine-tune lr", lambda t: [*FILTERS, "--finetune-lr", "-1"], "-1"),
+    ("dask without workers", lambda t: [*FILTERS, "--dask", "local:0"], "local:0"),
+    ("dask address without a port", lambda t: [*FILTERS, "--dask", "tcp://scheduler"], "tcp://scheduler"),
     ("out inside a file", lambda t: [*FILTERS, "--out", str(plain_file(t) / "run")], "a-file"),
     ("out under /proc", lambda t: [*FILTERS, "--out", "/proc/evoprune-run"], "/proc/evoprune-run"),
     ("cache dir under /proc", lambda t: [*FILTERS, "--cache-dir", "/proc/evoprune-cache"], "/proc/evoprune-cache"),

@@ -124,6 +124,7 @@ class FilterEvaluator(StateEvaluator):
         self.calibration = as_input(calibration) if calibration is not None and has_batchnorm else None
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
+        self.remote = None  # a DaskEvaluation, when candidates are evaluated on a Dask cluster
 
     @property
     def suffix(self) -> nn.Module | None:
@@ -172,7 +173,8 @@ class FilterEvaluator(StateEvaluator):
             return self._trained(keep).state_dict()
         return {**self.structure.slice_state(self.state, keep), **self._state(self._network(), keep)}
 
-    def _compute(self, keep: list[torch.Tensor], n: int | None) -> Fitness:
+    def compute(self, keep: list[torch.Tensor], n: int | None) -> Fitness:
+        """Fitness of one candidate, not cached (``evaluate`` caches)."""
         if self._trains(keep):
             return self._score(self._trained(keep), self.x, n)
         network = self._network()
@@ -185,23 +187,37 @@ class FilterEvaluator(StateEvaluator):
     def evaluate(self, keep: list[torch.Tensor], key: Hashable | None = None, n: int | None = None) -> Fitness:
         """Fitness of the network keeping filters ``keep[i]`` of prunable layer i, on the whole
         split or on its first ``n`` images."""
-        return self._cached(key, n, lambda: self._compute(keep, n))
+        return self._cached(key, n, lambda: self.compute(keep, n))
 
     def evaluate_many(self, keeps: list[list[torch.Tensor]], keys: list[Hashable], n: int | None = None) -> list[Fitness]:
         """``evaluate`` for many candidates, the uncached ones in parallel."""
         cache = self.cache if n is None else self.subset_cache
         todo = [(keep, key) for keep, key in zip(keeps, keys) if key not in cache]
-        if self.workers > 1 and len(todo) > 1:
+        if self.remote is not None and todo:
+            results = self.remote.compute_many([keep for keep, _ in todo], n)
+        elif self.workers > 1 and len(todo) > 1:
             self._pool = self._pool or ThreadPoolExecutor(self.workers, thread_name_prefix="evoprune-eval")
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                results = list(self._pool.map(lambda item: self._compute(item[0], n), todo))
+                results = list(self._pool.map(lambda item: self.compute(item[0], n), todo))
             finally:
                 torch.set_num_threads(threads)
-            for (_, key), fitness in zip(todo, results):
-                self._cached(key, n, lambda fitness=fitness: fitness)
+        else:
+            results = None
+        for (_, key), fitness in zip(todo, results or []):
+            self._cached(key, n, lambda fitness=fitness: fitness)
         return [self.evaluate(keep, key, n) for keep, key in zip(keeps, keys)]
+
+    def __getstate__(self):
+        # shipped to Dask workers: the weights and data, not the caches, threads or the cluster
+        state = dict(self.__dict__, cache={}, subset_cache={}, remote=None, _pool=None)
+        del state["_local"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
 
 
 def _prefix_end(model: nn.Module, structure: PrunableStructure) -> int | None:

@@ -12,6 +12,7 @@ from ..config import accuracy_drop
 from ..data.splits import TensorSplit
 from ..errors import EvopruneError
 from ..fitness import CandidateCosts, FilterEvaluator, Fitness, ShortTraining
+from ..fitness.distributed import DaskEvaluation
 from ..pruning import (FilterSelection, Importance, Kept, PrunableStructure, RatioSelection, kept_mask, kept_tensors,
                        physically_prune)
 from .sharing import SharesHeavyParts
@@ -39,6 +40,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
     ``calibration``: training images on which BatchNorm statistics are re-measured per candidate.
     ``short_training``: fine-tune every candidate briefly before scoring it, so that the objectives
     and the accuracy bound see a proxy of the accuracy *after* fine-tuning.
+    ``client``: a ``dask.distributed.Client`` on whose workers new networks are evaluated.
     """
 
     HEAVY = ("structure", "selection", "evaluator", "costs")  # model and data: shared, never serialised
@@ -48,7 +50,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
                  batch_size: int = 250, objectives: tuple[str, ...] = ("filters", "error"),
                  screen: int | None = None, screen_z: float = 3.0, workers: int | None = None,
                  calibration: TensorSplit | None = None, selection: FilterSelection | None = None,
-                 short_training: ShortTraining | None = None):
+                 short_training: ShortTraining | None = None, client=None):
         accuracy_drop("max_drop", max_drop)
         check_objectives(objectives)
         if screen is not None and not 0 < screen < len(val):
@@ -59,6 +61,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         self.evaluator = FilterEvaluator(model, self.structure, val, batch_size, workers,
                                          calibration.x if calibration is not None else None,
                                          short_training=short_training)
+        if client is not None:
+            self.evaluator.remote = DaskEvaluation(client, self.evaluator)
         self.costs = CandidateCosts(model, self.structure)
         self.max_drop, self.objective_names = max_drop, tuple(objectives)
         self.screen, self.screen_z = screen, screen_z

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from ...config import (FineTuneConfig, accuracy_drop, names_list, nonnegative_int, option, positive_int, ratio,
                        screen_images, text)
 from ...errors import EvopruneError
+from ...fitness.distributed import check_dask_address
 
 
 def _criterion(name, value):
@@ -50,6 +51,9 @@ class FilterSearchConfig(FineTuneConfig):
     generations: int = option(30, "generations of the evolutionary search", positive_int)
     eval_batch_size: int = option(250, "batch size of candidate evaluation", positive_int)
     select: int = option(5, "number of models fine-tuned, spread uniformly along the front", positive_int)
+    dask: str | None = option(None, "evaluate candidates on a Dask cluster: local:N starts N local worker "
+                              "processes, tcp://HOST:PORT joins a running scheduler (default: in this process)",
+                              check_dask_address, kind=str)
 
     def check(self):
         if self.screen is not None and self.val_size is not None and self.screen >= self.val_size:

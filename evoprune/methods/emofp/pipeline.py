@@ -23,6 +23,7 @@ from ... import checkpoints
 from ...data import DatasetSplits
 from ...errors import EvopruneError
 from ...fitness import ShortTraining, count_flops, count_params, latency_ms
+from ...fitness.distributed import dask_client
 from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import FilterPruningProblem
@@ -105,7 +106,7 @@ def short_training(cfg: FilterSearchConfig, data: DatasetSplits) -> ShortTrainin
 
 def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module | None = None,
                       data: DatasetSplits | None = None, algorithm: Algorithm | None = None,
-                      termination=None, callback=None, resume: bool = False) -> RunResult:
+                      termination=None, callback=None, resume: bool = False, client=None) -> RunResult:
     """EMOFP: train (or load) the base model, search per-layer filter-pruning ratios with NSGA-II (or
     ``algorithm``, until ``termination``, default ``("n_gen", cfg.generations)``; ``callback`` is
     called after every generation, as in pymoo's ``minimize``), fine-tune ``cfg.select`` models
@@ -114,33 +115,14 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
     ``model``: a trained ``nn.Module`` of the user's, used as it is (a copy; set
     ``cfg.train_given_model`` to train it first); ``data``: preloaded splits. ``resume``: continue
     the unfinished run in ``out`` from its last finished generation or fine-tuned model (pass the
-    same model, data and algorithm it was started with)."""
+    same model, data and algorithm it was started with). ``client``: a ``dask.distributed.Client``
+    on whose workers candidates are evaluated (else the cluster ``cfg.dask`` names, if any)."""
     out = Path(out)
-    setup = start_run(cfg, out, "emofp", model, data, _check_inputs(cfg), resume=resume)
-    model, arch, data, timings = setup.model, setup.arch, setup.data, setup.timings
-
-    with timed(timings, "build_problem"):
-        # NSGA-II decides how many filters each layer keeps, the criterion (or clustering) which
-        selection = (ClusterSelection(cfg.max_ratio, seed=cfg.seed) if cfg.criterion == "cluster"
-                     else RatioSelection(cfg.criterion, cfg.max_ratio))
-        problem = FilterPruningProblem(model, data.val, max_drop=cfg.max_drop, selection=selection,
-                                       structure=setup.checked, batch_size=cfg.eval_batch_size,
-                                       objectives=tuple(cfg.objectives), screen=cfg.screen,
-                                       calibration=data.train.subset(cfg.bn_calibration) if cfg.bn_calibration else None,
-                                       short_training=short_training(cfg, data))
-    base = _base_metrics(model, problem, data)
-    write_json(out / "base.json", base)
-    save_pruned(out / "base_model.pt", model, arch, setup.meta(role="base", **base))
-
-    with timed(timings, "search"):
-        algorithm = algorithm or default_algorithm(problem, cfg.pop_size)
-        termination = termination or ("n_gen", cfg.generations)
-        total = termination[1] if isinstance(termination, tuple) and termination[0] == "n_gen" else None
-        with tqdm(total=total, desc="search", unit="gen", leave=False) as bar:
-            recorder = HistoryRecorder(bar, callback)
-            search(problem, algorithm, termination, cfg.seed, recorder, out)
-    history = pd.DataFrame(recorder.rows)
-    write_csv(out / "history.csv", history)
+    cfg.validate()
+    with dask_client(None if client else cfg.dask) as own:  # an unreachable cluster is refused before any work
+        setup = start_run(cfg, out, "emofp", model, data, _check_inputs(cfg), resume=resume)
+        problem, base, history = _search(cfg, out, setup, algorithm, termination, callback, client or own)
+    timings = setup.timings
 
     with timed(timings, "front"):
         pareto = pareto_table(problem, base)
@@ -164,6 +146,37 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
     write_figures(out)
     checkpoints.finish(out)
     return RunResult(out, base, pareto, finetuned, history, timings)
+
+
+def _search(cfg: FilterSearchConfig, out: Path, setup: BaseSetup, algorithm: Algorithm | None, termination, callback,
+            client) -> tuple[FilterPruningProblem, dict, pd.DataFrame]:
+    """Build the problem, write the base model's files, run the search (checkpointed) and write
+    ``history.csv``; candidates are evaluated on ``client``'s workers if given."""
+    model, arch, data, timings = setup.model, setup.arch, setup.data, setup.timings
+    with timed(timings, "build_problem"):
+        # NSGA-II decides how many filters each layer keeps, the criterion (or clustering) which
+        selection = (ClusterSelection(cfg.max_ratio, seed=cfg.seed) if cfg.criterion == "cluster"
+                     else RatioSelection(cfg.criterion, cfg.max_ratio))
+        problem = FilterPruningProblem(model, data.val, max_drop=cfg.max_drop, selection=selection,
+                                       structure=setup.checked, batch_size=cfg.eval_batch_size,
+                                       objectives=tuple(cfg.objectives), screen=cfg.screen,
+                                       calibration=data.train.subset(cfg.bn_calibration) if cfg.bn_calibration else None,
+                                       short_training=short_training(cfg, data), client=client)
+    base = _base_metrics(model, problem, data)
+    write_json(out / "base.json", base)
+    save_pruned(out / "base_model.pt", model, arch, setup.meta(role="base", **base))
+
+    with timed(timings, "search"):
+        algorithm = algorithm or default_algorithm(problem, cfg.pop_size)
+        termination = termination or ("n_gen", cfg.generations)
+        total = termination[1] if isinstance(termination, tuple) and termination[0] == "n_gen" else None
+        with tqdm(total=total, desc="search", unit="gen", leave=False) as bar:
+            recorder = HistoryRecorder(bar, callback)
+            search(problem, algorithm, termination, cfg.seed, recorder, out)
+    history = pd.DataFrame(recorder.rows)
+    write_csv(out / "history.csv", history)
+    problem.evaluator.remote = None  # the cluster is gone after the search; later work is local
+    return problem, base, history
 
 
 def search(problem: FilterPruningProblem, algorithm: Algorithm, termination, seed: int, recorder: HistoryRecorder,

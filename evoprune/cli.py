@@ -82,7 +82,8 @@ def _evaluate_file(args) -> None:
     model = load_model_file(args.model_file, build_model(args.model) if args.model else None)
     blob = read_format(args.model_file, None, "model")
     arch = blob.get("arch")
-    base = build_model(args.model) if args.model else build_model(arch["name"], **arch.get("kwargs", {})) if arch else None
+    base = (build_model(args.model) if args.model  # the unpruned architecture, to report compression against
+            else build_model(arch["name"], **arch.get("kwargs", {})) if arch else None)
     recorded = blob.get("meta", {}).get("data") or {}
     known = recorded.get("dataset") in DATASETS
     dataset = args.dataset or (recorded["dataset"] if known else "mnist-mini")
@@ -126,12 +127,21 @@ def main(argv: list[str] | None = None) -> int:
     except EvopruneError as e:
         print(f"evoprune: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk, a file removed under the run: not bad input, still one line
+        where = f" {e.filename}" if e.filename else ""
+        print(f"evoprune: error:{where} {e.strerror or e}{_resume_hint(args, 'once fixed, continue with')}",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        run = Path(getattr(args, "out", None) or getattr(args, "run_dir", ""))
-        kept = f"; continue it with `evoprune resume {run}`" if is_unfinished(run) else ""
-        print(f"evoprune: interrupted{kept}", file=sys.stderr)
+        print(f"evoprune: interrupted{_resume_hint(args, 'continue it with')}", file=sys.stderr)
         return 130
     return 0
+
+
+def _resume_hint(args, words: str) -> str:
+    """``; <words> `evoprune resume RUN` `` if the command's run directory holds an unfinished run."""
+    run = getattr(args, "out", None) or getattr(args, "run_dir", None)
+    return f"; {words} `evoprune resume {run}`" if run and is_unfinished(Path(run)) else ""
 
 
 if __name__ == "__main__":

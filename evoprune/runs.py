@@ -8,7 +8,7 @@ import platform
 import random
 import shutil
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -111,24 +111,16 @@ def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | N
         _make_dir(Path(cfg.cache_dir).expanduser(), "cache directory", " (or pass --cache-dir none)")
     source = {"dataset": "splits passed to the Python API" if data_given else cfg.dataset,
               "root": None if data_given else cfg.data_root, "train_fingerprint": data_fingerprint(data.train)}
-    if resume:
-        if recorded["data"].get("train_fingerprint") != source["train_fingerprint"]:
-            raise EvopruneError(f"the training data differ from those {out} was started with; resume with the same "
-                                "data, or start a new run")
-        _continue_base(cfg, model, arch, data, timings, out, trains)
-        check_learned(model, data.val, "the base model" if trains else f"the given {label}")
-        seed_everything(cfg.seed)
-        return BaseSetup(model.eval(), arch, data, checked, timings, source)
-    with removed_on_error(out):
-        _make_dir(out, "run directory")
-        write_json(out / "config.json", {"method": method, "settings": cfg.to_dict(), "arch": arch, "data": source,
-                                         "data_sizes": data.sizes(), "versions": versions()})
-        checkpoints.folder(out).mkdir()
-        if trains:
-            train_base(cfg, model, arch, data, timings)
-            save_torch(checkpoints.folder(out) / "base.pt", model.state_dict())
-        else:
-            timings["base_trained"] = False
+    if resume and recorded.get("data", {}).get("train_fingerprint") != source["train_fingerprint"]:
+        raise EvopruneError(f"the training data differ from those {out} was started with; resume with the same "
+                            "data, or start a new run")
+    with nullcontext() if resume else removed_on_error(out):
+        if not resume:
+            _make_dir(out, "run directory")
+            write_json(out / "config.json", {"method": method, "settings": cfg.to_dict(), "arch": arch,
+                                             "data": source, "data_sizes": data.sizes(), "versions": versions()})
+            checkpoints.folder(out).mkdir()
+        _base_model(cfg, model, arch, data, timings, out, trains)
         check_learned(model, data.val, "the base model" if trains else f"the given {label}")
     # the stages after the base start from the same random state however the base was obtained
     # (trained, cached, or kept by a resumed run)
@@ -153,9 +145,10 @@ def _recorded_run(out: Path, method: str) -> dict:
     return recorded
 
 
-def _continue_base(cfg: BaseModelConfig, model: nn.Module, arch: dict | None, data: DatasetSplits, timings: dict,
-                   out: Path, trains: bool) -> None:
-    """The base model of a resumed run: as the run trained it, or trained now if it had not finished."""
+def _base_model(cfg: BaseModelConfig, model: nn.Module, arch: dict | None, data: DatasetSplits, timings: dict,
+                out: Path, trains: bool) -> None:
+    """Train the base model (or take it from the cache), unless the run already did: a resumed run
+    keeps the base it trained, from its checkpoint."""
     saved = checkpoints.folder(out) / "base.pt"
     if not trains:
         timings["base_trained"] = False

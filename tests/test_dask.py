@@ -4,6 +4,7 @@ import pytest
 
 distributed = pytest.importorskip("dask.distributed")
 
+from evoprune.fitness.distributed import dask_client  # noqa: E402
 from evoprune.methods.emofp import FilterSearchConfig, run_filter_search  # noqa: E402
 
 SETTINGS = dict(epochs=1, pop_size=8, generations=4, select=1, finetune_epochs=1, max_drop=0.2)
@@ -12,8 +13,7 @@ MEASURED = ["latency_fraction"]
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with dask_client("local:2") as client:
         yield client
 
 
@@ -27,3 +27,12 @@ def test_a_search_evaluated_on_dask_workers_finds_the_local_front(client, tmp_pa
     # the workers did the work, both of them
     ran = [t for t in tasks.data if t["key"].startswith("_evaluate_chunk")]
     assert len(ran) >= 4 and len({t["worker"] for t in ran}) == 2
+
+
+def test_a_local_cluster_leaves_the_environment_as_it_was():
+    import os
+
+    before = dict(os.environ)
+    with dask_client("local:1") as client:
+        assert len(client.scheduler_info()["workers"]) == 1
+    assert dict(os.environ) == before  # later subprocesses keep their thread counts

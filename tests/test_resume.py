@@ -12,10 +12,16 @@ import pandas as pd
 import pytest
 
 from evoprune.cli import main
+from evoprune.errors import EvopruneError
+from evoprune.methods import resume
+from evoprune.methods.emofp import FilterSearchConfig, run_filter_search
 
 SETTINGS = ["--epochs", "1", "--pop-size", "8", "--generations", "8", "--select", "2", "--finetune-epochs", "1",
             "--max-drop", "0.2"]
 MEASURED = {"pareto.csv": ["latency_fraction"], "finetuned.csv": ["latency_ms_per_batch256"], "history.csv": []}
+
+
+CLUSTER = ["cluster", "--epochs", "1", "--ratios", "0.5", "--finetune-epochs", "1", "--cache-dir", "none"]
 
 
 def start(out: Path, cache: Path) -> subprocess.Popen:
@@ -23,8 +29,9 @@ def start(out: Path, cache: Path) -> subprocess.Popen:
                              str(cache), *SETTINGS], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def stop_after_first_generation(proc: subprocess.Popen, out: Path, sig: int) -> None:
-    checkpoint = out / "checkpoints" / "search.pkl"
+def stop_at_checkpoint(proc: subprocess.Popen, out: Path, sig: int, checkpoint: str = "search.pkl") -> None:
+    """Send ``sig`` as soon as the run has written ``checkpoint`` (by default: its first generation)."""
+    checkpoint = out / "checkpoints" / checkpoint
     deadline = time.monotonic() + 300
     while not checkpoint.is_file():
         assert proc.poll() is None, "the run ended before its first checkpoint"
@@ -54,7 +61,7 @@ def reference(tmp_path_factory):
 def test_a_run_killed_during_its_search_resumes_to_the_same_results(reference):
     out = reference / "killed"
     proc = start(out, reference / "cache")
-    stop_after_first_generation(proc, out, signal.SIGKILL)
+    stop_at_checkpoint(proc, out, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL and not (out / "pareto.csv").exists()
 
     assert main(["resume", str(out)]) == 0
@@ -69,7 +76,7 @@ def test_a_run_killed_during_its_search_resumes_to_the_same_results(reference):
 def test_ctrl_c_prints_one_line_exits_130_and_the_run_resumes(reference):
     out = reference / "interrupted"
     proc = start(out, reference / "cache")
-    stop_after_first_generation(proc, out, signal.SIGINT)
+    stop_at_checkpoint(proc, out, signal.SIGINT)
     err = proc.stderr.read().strip().splitlines()
     assert proc.returncode == 130
     assert "Traceback" not in "\n".join(err) and err[-1] == f"evoprune: interrupted; continue it with `evoprune resume {out}`"
@@ -93,6 +100,36 @@ def test_resume_refuses_a_finished_run_and_a_directory_without_a_run(reference, 
 def test_a_new_run_into_an_unfinished_one_is_told_to_resume(reference, capsys):
     out = reference / "unfinished"
     proc = start(out, reference / "cache")
-    stop_after_first_generation(proc, out, signal.SIGKILL)
+    stop_at_checkpoint(proc, out, signal.SIGKILL)
     assert main(["filters", "--out", str(out), *SETTINGS]) == 2
     assert f"holds an unfinished run; continue it with `evoprune resume {out}`" in capsys.readouterr().err
+
+
+def test_another_method_killed_after_its_base_resumes_to_the_same_results(tmp_path):
+    assert main([*CLUSTER, "--out", str(tmp_path / "reference")]) == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "evoprune.cli", *CLUSTER, "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stop_at_checkpoint(proc, out, signal.SIGKILL, checkpoint="base.pt")
+    assert main(["resume", str(out)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), pd.read_csv(tmp_path / "reference" / "results.csv"))
+    assert digest(out / "models" / "pruned_00.pt") == digest(tmp_path / "reference" / "models" / "pruned_00.pt")
+
+
+def test_an_api_run_with_its_own_model_and_data_resumes_from_python(trained_lenet5, mini, tmp_path):
+    cfg = FilterSearchConfig(pop_size=8, generations=4, select=1, finetune_epochs=1, max_drop=0.2, cache_dir=None)
+    reference = run_filter_search(cfg, tmp_path / "reference", model=trained_lenet5, data=mini)
+
+    def interrupt(algorithm):
+        if algorithm.n_gen == 2:
+            raise KeyboardInterrupt  # as Ctrl-C during the third generation
+
+    out = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        run_filter_search(cfg, out, model=trained_lenet5, data=mini, callback=interrupt)
+    with pytest.raises(EvopruneError, match="started with a model of the caller's"):
+        resume(out)
+    resumed = resume(out, model=trained_lenet5, data=mini)
+    measured = MEASURED["pareto.csv"]
+    pd.testing.assert_frame_equal(resumed.pareto.drop(columns=measured), reference.pareto.drop(columns=measured))
+    pd.testing.assert_frame_equal(resumed.history, reference.history)

@@ -8,6 +8,7 @@ are those of a local run.
 """
 from __future__ import annotations
 
+import os
 import re
 from contextlib import contextmanager
 from typing import Iterator
@@ -43,9 +44,14 @@ def dask_client(address: str | None) -> Iterator:
         return
     distributed = _distributed()
     if address.startswith("local:"):
-        with distributed.LocalCluster(n_workers=int(address[6:]), threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-            yield client
+        environ = dict(os.environ)  # Dask sets OMP_NUM_THREADS=1 and the like here for its workers, for good
+        try:
+            with distributed.LocalCluster(n_workers=int(address[6:]), threads_per_worker=1, processes=True,
+                                          dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                yield client
+        finally:
+            os.environ.clear()
+            os.environ.update(environ)
         return
     try:
         client = distributed.Client(address, timeout=30)

@@ -101,6 +101,7 @@ class FilterEvaluator(StateEvaluator):
         self.short_training = short_training
         self.structure = structure
         self.workers = workers or torch.get_num_threads()
+        self.prefix: nn.Module | None = None
         self.prefix_out: torch.Tensor | None = None
         self.network: nn.Module = self.model  # what runs per candidate: the whole model or its suffix
         self.inputs = self.x
@@ -112,10 +113,9 @@ class FilterEvaluator(StateEvaluator):
             with torch.inference_mode():
                 per_image = prefix(self.x[:1]).numel() * 4
                 if per_image * len(self.y) <= prefix_memory:
-                    self.prefix_out = torch.cat([prefix(self.x[i:i + batch_size])
-                                                 for i in range(0, len(self.y), batch_size)])
+                    self.prefix = prefix
+                    self._run_prefix()
                     self.network = nn.Sequential(OrderedDict(children[end:])).eval()
-                    self.inputs = self.prefix_out
                     if calibration is not None:
                         calibration = prefix(as_input(calibration))
         self.network_keys = set(self.network.state_dict())
@@ -125,6 +125,12 @@ class FilterEvaluator(StateEvaluator):
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self.remote = None  # a DaskEvaluation, when candidates are evaluated on a Dask cluster
+
+    def _run_prefix(self) -> None:
+        with torch.inference_mode():
+            self.prefix_out = torch.cat([self.prefix(self.x[i:i + self.batch_size])
+                                         for i in range(0, len(self.y), self.batch_size)])
+        self.inputs = self.prefix_out
 
     @property
     def suffix(self) -> nn.Module | None:
@@ -210,14 +216,19 @@ class FilterEvaluator(StateEvaluator):
         return [self.evaluate(keep, key, n) for keep, key in zip(keeps, keys)]
 
     def __getstate__(self):
-        # shipped to Dask workers: the weights and data, not the caches, threads or the cluster
-        state = dict(self.__dict__, cache={}, subset_cache={}, remote=None, _pool=None)
+        # shipped to Dask workers: the weights and images, not the caches, threads or the cluster,
+        # nor the prefix's output (often many times the images' size: each worker runs the prefix)
+        state = dict(self.__dict__, cache={}, subset_cache={}, remote=None, _pool=None, prefix_out=None, inputs=None)
         del state["_local"]
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._local = threading.local()
+        if self.prefix is not None:
+            self._run_prefix()
+        else:
+            self.inputs = self.x
 
 
 def _prefix_end(model: nn.Module, structure: PrunableStructure) -> int | None:

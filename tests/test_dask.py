@@ -24,9 +24,9 @@ def test_a_search_evaluated_on_dask_workers_finds_the_local_front(client, tmp_pa
         remote = run_filter_search(cfg, tmp_path / "dask", client=client)
     pd.testing.assert_frame_equal(remote.pareto.drop(columns=MEASURED), local.pareto.drop(columns=MEASURED))
     pd.testing.assert_frame_equal(remote.history, local.history)
-    # the workers did the work, both of them
+    # the workers did the work (which of them takes a task is the scheduler's choice)
     ran = [t for t in tasks.data if t["key"].startswith("_evaluate_chunk")]
-    assert len(ran) >= 4 and len({t["worker"] for t in ran}) == 2
+    assert len(ran) >= 4 and {t["worker"] for t in ran} <= set(client.scheduler_info()["workers"])
 
 
 def test_a_local_cluster_leaves_the_environment_as_it_was():

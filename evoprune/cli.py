@@ -39,6 +39,15 @@ def _parser() -> argparse.ArgumentParser:
                             description="Continue the unfinished run in RUN_DIR with the settings recorded there, from "
                             "its last finished generation, base model or fine-tuned model.")
     resume.add_argument("run_dir")
+    pick = sub.add_parser("pick", help="choose a network from a filter-pruning run's front and fine-tune it",
+                          description="Choose one network from the front of a finished filter-pruning run, fine-tune "
+                          "it as the run did unless it already is, and print its row of finetuned.csv.")
+    pick.add_argument("run_dir")
+    pick.add_argument("--by", required=True, help="knee (pymoo's high trade-off point), asf or pseudo-weights "
+                      "(with --value w1,w2: a weight per objective), max-drop (--value: the smallest network within "
+                      "this validation accuracy drop, a fraction), max-params (--value: the most accurate network "
+                      "with at most this many parameters)")
+    pick.add_argument("--value", help="the weights or the bound that --by needs")
     summary = sub.add_parser("summary", help="print the summary table of a run directory",
                              description="Print a run's base model, search and results, as its method reports them.")
     summary.add_argument("run_dir")
@@ -115,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             print(summary(args.run_dir))
         elif args.command == "list":
             _list()
+        elif args.command == "pick":
+            from .methods.emofp.pick import pick
+
+            print(pick(args.run_dir, args.by, args.value).to_string())
         elif args.command == "resume":
             from .methods import resume, summary
 

@@ -148,20 +148,26 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
     return RunResult(out, base, pareto, finetuned, history, timings)
 
 
+def build_problem(cfg: FilterSearchConfig, setup: BaseSetup, client=None) -> FilterPruningProblem:
+    """The run's pymoo Problem: NSGA-II decides how many filters each layer keeps, the criterion
+    (or clustering) which; candidates are scored as ``cfg`` says."""
+    data = setup.data
+    selection = (ClusterSelection(cfg.max_ratio, seed=cfg.seed) if cfg.criterion == "cluster"
+                 else RatioSelection(cfg.criterion, cfg.max_ratio))
+    return FilterPruningProblem(setup.model, data.val, max_drop=cfg.max_drop, selection=selection,
+                                structure=setup.checked, batch_size=cfg.eval_batch_size,
+                                objectives=tuple(cfg.objectives), screen=cfg.screen,
+                                calibration=data.train.subset(cfg.bn_calibration) if cfg.bn_calibration else None,
+                                short_training=short_training(cfg, data), client=client)
+
+
 def _search(cfg: FilterSearchConfig, out: Path, setup: BaseSetup, algorithm: Algorithm | None, termination, callback,
             client) -> tuple[FilterPruningProblem, dict, pd.DataFrame]:
     """Build the problem, write the base model's files, run the search (checkpointed) and write
     ``history.csv``; candidates are evaluated on ``client``'s workers if given."""
     model, arch, data, timings = setup.model, setup.arch, setup.data, setup.timings
     with timed(timings, "build_problem"):
-        # NSGA-II decides how many filters each layer keeps, the criterion (or clustering) which
-        selection = (ClusterSelection(cfg.max_ratio, seed=cfg.seed) if cfg.criterion == "cluster"
-                     else RatioSelection(cfg.criterion, cfg.max_ratio))
-        problem = FilterPruningProblem(model, data.val, max_drop=cfg.max_drop, selection=selection,
-                                       structure=setup.checked, batch_size=cfg.eval_batch_size,
-                                       objectives=tuple(cfg.objectives), screen=cfg.screen,
-                                       calibration=data.train.subset(cfg.bn_calibration) if cfg.bn_calibration else None,
-                                       short_training=short_training(cfg, data), client=client)
+        problem = build_problem(cfg, setup, client)
     base = _base_metrics(model, problem, data)
     write_json(out / "base.json", base)
     save_pruned(out / "base_model.pt", model, arch, setup.meta(role="base", **base))
@@ -245,15 +251,15 @@ def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, setup
     layers = [layer.name for layer in problem.structure.layers]
     done = pd.read_csv(out / "finetuned.csv") if (out / "finetuned.csv").is_file() else pd.DataFrame()
     rows = done.to_dict("records")
-    for n, (front_id, sol) in enumerate(tqdm(list(chosen.iterrows()), desc="fine-tune", leave=False)):
-        if n < len(rows):
-            continue
+    todo = [(i, sol) for i, sol in chosen.iterrows() if i not in {row["pareto_row"] for row in rows}]
+    for front_id, sol in tqdm(todo, desc="fine-tune", leave=False):
+        n = len(rows)  # the model's number: its file name and its seed
         kept = parse_kept([sol[f"keep_{name}"] for name in layers])
         pruned = problem.pruned_network(kept)
         val_before = evaluate(pruned, data.val)["accuracy"]
         before = evaluate(pruned, data.test)["accuracy"]
         torch.manual_seed(cfg.seed + n)  # each model's own seed: a resumed run fine-tunes it alike
-        fine_tune(pruned, data, cfg, problem.evaluator.model, cfg.seed, f"fine-tune {n + 1}/{len(chosen)}")
+        fine_tune(pruned, data, cfg, problem.evaluator.model, cfg.seed, f"fine-tune model {n}")
         after = evaluate(pruned, data.test)["accuracy"]
         path = out / "models" / f"pruned_{n:02d}.pt"
         row = {"model_file": str(path.relative_to(out)), "pareto_row": front_id,

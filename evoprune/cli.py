@@ -31,10 +31,13 @@ def _parser() -> argparse.ArgumentParser:
                            "and nonzero weights", description="Rebuild the network in a sparse (.sparse.pt) or "
                            "pruned-model file and evaluate it on the test split.")
     check.add_argument("model_file")
-    check.add_argument("--model", help="architecture to load into (default: the one named in the file)")
-    check.add_argument("--dataset", help="data set name (see `evoprune list`; default: the one recorded in the "
-                       "file, else mnist-mini)")
-    check.add_argument("--data-root", help="directory holding the data set's files (default: the one recorded)")
+    _add_model_data_options(check)
+    export = sub.add_parser("export", help="export a saved model to ONNX, checked against PyTorch",
+                            description="Write a saved model (pruned or sparse) as ONNX and, with onnxruntime "
+                            "installed, check its outputs against PyTorch's on test images.")
+    export.add_argument("model_file")
+    export.add_argument("--onnx", required=True, help="ONNX file to write (.onnx)")
+    _add_model_data_options(export)
     resume = sub.add_parser("resume", help="continue a killed or interrupted run from its last checkpoint",
                             description="Continue the unfinished run in RUN_DIR with the settings recorded there, from "
                             "its last finished generation, base model or fine-tuned model.")
@@ -54,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list known methods, models, data sets and importance criteria",
                    description="List what can be named on the command line.")
     return parser
+
+
+def _add_model_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="architecture to load into (default: the one named in the file)")
+    parser.add_argument("--dataset", help="data set name (see `evoprune list`; default: the one recorded in the "
+                        "file, else mnist-mini)")
+    parser.add_argument("--data-root", help="directory holding the data set's files (default: the one recorded)")
 
 
 def _add_options(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -82,22 +92,31 @@ def _settings(args, cls: type):
     return cls(**settings).validate()
 
 
-def _evaluate_file(args) -> None:
+def _saved_model(args):
+    """The model in ``args.model_file``, the file's contents, and the test split of the data set
+    recorded in it (or named on the command line)."""
     from .data import DATASETS, load_dataset
     from .models import build_model
     from .models.saving import read_format
-    from .pruning.sparse import describe, load_model_file
+    from .pruning.sparse import load_model_file
 
     model = load_model_file(args.model_file, build_model(args.model) if args.model else None)
     blob = read_format(args.model_file, None, "model")
-    arch = blob.get("arch")
-    base = (build_model(args.model) if args.model  # the unpruned architecture, to report compression against
-            else build_model(arch["name"], **arch.get("kwargs", {})) if arch else None)
     recorded = blob.get("meta", {}).get("data") or {}
     known = recorded.get("dataset") in DATASETS
     dataset = args.dataset or (recorded["dataset"] if known else "mnist-mini")
     root = args.data_root or (recorded.get("root") if known and not args.dataset else None)
-    test = load_dataset(dataset, root).test
+    return model, blob, load_dataset(dataset, root).test
+
+
+def _evaluate_file(args) -> None:
+    from .models import build_model
+    from .pruning.sparse import describe
+
+    model, blob, test = _saved_model(args)
+    arch = blob.get("arch")
+    base = (build_model(args.model) if args.model  # the unpruned architecture, to report compression against
+            else build_model(arch["name"], **arch.get("kwargs", {})) if arch else None)
     print(describe(args.model_file, model, test, base))
 
 
@@ -124,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
             print(summary(args.run_dir))
         elif args.command == "list":
             _list()
+        elif args.command == "export":
+            from .export import check_onnx_name, export_onnx
+
+            check_onnx_name(args.onnx)  # before loading anything
+            model, _, test = _saved_model(args)
+            print(export_onnx(model, args.onnx, test))
         elif args.command == "pick":
             from .methods.emofp.pick import pick
 

@@ -84,14 +84,20 @@ def resume(run_dir: str | Path, **api) -> Any:
     method = run_method(run_dir)
     if not checkpoints.is_unfinished(run_dir):
         raise EvopruneError(f"the run in {run_dir} is complete: nothing to resume")
-    if config.get("arch") is None and "model" not in api:
-        raise EvopruneError(f"{run_dir} was started with a model of the caller's: resume it from Python, passing "
-                            "the same model (evoprune.methods.resume(run_dir, model=..., data=...))")
-    if config.get("data", {}).get("dataset") not in DATASETS and "data" not in api:
-        raise EvopruneError(f"{run_dir} was started with data splits of the caller's: resume it from Python, "
-                            "passing the same data (evoprune.methods.resume(run_dir, data=...))")
+    require_callers_parts(run_dir, config, api.get("model"), api.get("data"), "evoprune.methods.resume")
     try:
         cfg = method.config(**config["settings"])
     except TypeError as e:
         raise EvopruneError(f"{run_dir / 'config.json'} does not hold {method.name} settings ({e})") from None
     return method.run(cfg, run_dir, resume=True, **api)
+
+
+def require_callers_parts(run_dir: Path, config: dict, model, data, call: str) -> None:
+    """A run made with the caller's own model or data splits cannot rebuild them from its files:
+    say so unless they are given again."""
+    if config.get("arch") is None and model is None:
+        raise EvopruneError(f"{run_dir} was started with a model of the caller's: call {call}(run_dir, model=..., "
+                            "data=...) from Python, passing the same model")
+    if config.get("data", {}).get("dataset") not in DATASETS and data is None:
+        raise EvopruneError(f"{run_dir} was started with data splits of the caller's: call {call}(run_dir, data=...) "
+                            "from Python, passing the same data")

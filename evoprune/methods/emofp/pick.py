@@ -12,13 +12,14 @@ from pymoo.mcdm.pseudo_weights import PseudoWeights
 from torch import nn
 
 from ... import checkpoints
-from ...data import DATASETS, DatasetSplits, load_dataset
+from ...data import DatasetSplits, load_dataset
 from ...errors import EvopruneError
 from ...models import load_pruned
 from ...problems.filter_pruning import COLUMN
 from ...pruning import PrunableStructure
 from ...runs import BaseSetup
 from ...train import data_fingerprint
+from ..base import require_callers_parts
 from .config import FilterSearchConfig
 from .pipeline import build_problem, finetune_selected
 from .report import read_run
@@ -83,12 +84,8 @@ def pick(run_dir: str | Path, by: str, value=None, model: nn.Module | None = Non
 def _reopen(run_dir: Path, config: dict, cfg: FilterSearchConfig, model: nn.Module | None,
             data: DatasetSplits | None) -> BaseSetup:
     """The run's trained base model and data, as its search saw them."""
-    if model is None and config.get("arch") is None:
-        raise EvopruneError(f"{run_dir} was made with a model of the caller's: pick from Python, passing an instance "
-                            "of its architecture (model=...)")
+    require_callers_parts(run_dir, config, model, data, "evoprune.methods.emofp.pick.pick")
     if data is None:
-        if config["data"]["dataset"] not in DATASETS:
-            raise EvopruneError(f"{run_dir} was made with data splits of the caller's: pick from Python with data=...")
         data = load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.val_size, cfg.seed)
     if data_fingerprint(data.check().train) != config["data"].get("train_fingerprint"):
         raise EvopruneError(f"the training data differ from those {run_dir} was made with")

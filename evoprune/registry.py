@@ -1,6 +1,10 @@
-"""A name -> factory registry, filled by a decorator (one pattern for models, data sets, criteria)."""
+"""A name -> factory registry, filled by a decorator (one pattern for models, data sets, criteria).
+
+A *family* entry, registered as ``"prefix:"``, serves every name ``prefix:ARG`` (``npz:PATH``,
+``torchvision:resnet18``): ``get`` returns its factory with ARG bound as the first argument."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Generic, TypeVar
 
 from .errors import EvopruneError
@@ -23,12 +27,24 @@ class Registry(Generic[T]):
         return add
 
     def get(self, name: str) -> T:
-        if name not in self._entries:
+        if not isinstance(name, str):
+            raise EvopruneError(f"{self.kind} must be a name, got {name!r}")
+        if name in self._entries and not name.endswith(":"):
+            return self._entries[name]
+        prefix, sep, arg = name.partition(":")
+        family = self._entries.get(prefix + ":") if sep else None
+        if family is None:
             raise EvopruneError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}")
-        return self._entries[name]
+        if not arg:
+            raise EvopruneError(f"{self.kind} {name!r} needs a value after the colon, e.g. {prefix}:NAME")
+        return partial(family, arg)
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted(n + "NAME" if n.endswith(":") else n for n in self._entries)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        try:
+            self.get(name)
+        except EvopruneError:
+            return False
+        return True

@@ -1,5 +1,5 @@
-"""Model registry (``lenet300``, ``lenet5``, ``conv1``..``conv4``) and pruned-model files."""
-from . import mnist  # noqa: F401  (registers the architectures)
+"""Model registry (MNIST nets, CIFAR nets, ``torchvision:NAME``) and pruned-model files."""
+from . import cifar, mnist, torchvision_models  # noqa: F401  (register the architectures)
 from .registry import MODELS, build_model, check_input_shape
 from .saving import load_pruned, save_pruned
 

@@ -68,7 +68,10 @@ def resize_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> nn
             weight = state.get(prefix + "running_mean")
         if weight is None:
             continue
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels == \
+                module.out_channels:  # depthwise: one group per kept channel
+            module.groups = module.in_channels = module.out_channels = weight.shape[0]
+        elif isinstance(module, nn.Conv2d):
             module.out_channels, module.in_channels = weight.shape[0], weight.shape[1] * module.groups
         elif isinstance(module, nn.Linear):
             module.out_features, module.in_features = weight.shape

@@ -1,0 +1,23 @@
+"""Any torchvision classification model by name: ``torchvision:resnet18``, ``torchvision:mobilenet_v2``.
+
+Built through torchvision's own model registry (``torchvision.models.get_model``) with random
+weights and ``num_classes`` from the data set; nothing is downloaded. To start from trained
+weights, pass ``--checkpoint`` (or a model of your own through the Python API)."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..errors import EvopruneError
+from .registry import MODELS
+
+
+@MODELS.register("torchvision:")
+def torchvision_model(name: str, num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    import torchvision
+
+    known = torchvision.models.list_models(module=torchvision.models)
+    if name not in known:
+        raise EvopruneError(f"torchvision has no classification model {name!r}; known: {', '.join(known)}")
+    if in_channels != 3:
+        raise EvopruneError(f"torchvision:{name} takes 3-channel images, the data have {in_channels} channel(s)")
+    return torchvision.models.get_model(name, weights=None, num_classes=num_classes)

@@ -1,6 +1,7 @@
 """Size and speed of filter-pruned candidates, measured on the sliced network and cached."""
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import torch
@@ -16,14 +17,16 @@ class CandidateCosts:
     once per distinct network."""
 
     def __init__(self, model: nn.Module, structure: PrunableStructure, latency_batch: int = 64, repeats: int = 5):
-        self.model = model
+        self.model = copy.deepcopy(model)  # a skeleton of our own: depthwise convs are regrouped per network
         self.structure = structure
         self.state = {k: v.detach() for k, v in model.state_dict().items()}
         self.latency_batch, self.repeats = latency_batch, repeats
         self.cache: dict[tuple[str, Kept], float] = {}
 
     def _sliced(self, kept: Kept) -> dict[str, torch.Tensor]:
-        return self.structure.slice_state(self.state, kept_tensors(kept))
+        state = self.structure.slice_state(self.state, kept_tensors(kept))
+        self.structure.regroup(self.model, state)
+        return state
 
     def _get(self, what: str, kept: Kept, compute: Callable[[], float]) -> float:
         key = (what, kept)

@@ -149,6 +149,7 @@ class FilterEvaluator(StateEvaluator):
         images and each of its channels alone, so no choice of filters changes its statistics."""
         state = self.structure.slice_state(self.state, keep)
         state = {k: v for k, v in state.items() if k in self.network_keys}
+        self.structure.regroup(network, state)
         if self.calibration is None:
             return state
         x = self.calibration if self.prefix_out is None else self.calibration.index_select(1, keep[0])

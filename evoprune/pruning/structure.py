@@ -45,13 +45,32 @@ class _Slice:
     root: torch.Tensor     # the decision's filter index behind each position
 
 
-class PrunableStructure:
-    """The prunable conv layers of ``model`` and, for each, the (tensor, dim) entries it removes."""
+def is_depthwise(conv: nn.Conv2d) -> bool:
+    """A conv whose every filter reads one input channel of its own (Torch-Pruning's test): its
+    input and output channels are pruned together, as one."""
+    return conv.groups > 1 and conv.groups == conv.out_channels == conv.in_channels
 
-    def __init__(self, model: nn.Module, input_shape: tuple[int, ...]):
+
+class PrunableStructure:
+    """The prunable conv layers of ``model`` and, for each, the (tensor, dim) entries it removes.
+
+    Left out of the search, named in ``ignored`` with the reason in ``reasons``: the layers named
+    in ``ignored`` (as Torch-Pruning's ``ignored_layers``), a conv whose channels are the model's
+    outputs, and every decision that would touch a grouped (not depthwise) convolution, whose
+    channels cannot be removed one at a time. Depthwise convolutions follow the layer that feeds
+    them: their channels go with its filters."""
+
+    def __init__(self, model: nn.Module, input_shape: tuple[int, ...], ignored: tuple[str, ...] = ()):
         self.input_shape = tuple(input_shape)
         modules = dict(model.named_modules())
         names = {m: n for n, m in modules.items()}
+        convs = [m for m in modules.values() if isinstance(m, nn.Conv2d)]
+        conv_names = [names[m] for m in convs]
+        for name in ignored:
+            if name not in conv_names:
+                shown = ", ".join(conv_names[:12]) + (", ..." if len(conv_names) > 12 else "")
+                raise EvopruneError(f"ignored layer {name!r} is not a convolution of the model; its convolutions: "
+                                    f"{shown or 'none'}")
         was_training = model.training
         model.eval()  # tracing runs a forward pass: keep BatchNorm statistics untouched
         try:
@@ -59,21 +78,26 @@ class PrunableStructure:
                 graph = tp.DependencyGraph().build_dependency(model, torch.zeros(1, *self.input_shape), verbose=False)
         finally:
             model.train(was_training)
-        convs = [m for m in modules.values() if isinstance(m, nn.Conv2d)]
-        for conv in convs:
-            if conv.groups != 1:
-                raise EvopruneError(f"layer {names[conv]!r} is a grouped convolution (groups={conv.groups}); "
-                                    "evoprune prunes ordinary convolutions only")
+        grouped = {m for m in convs if m.groups > 1 and not is_depthwise(m)}
+        self.depthwise = [names[m] for m in convs if is_depthwise(m)]
         outputs = [m for m in convs if not graph.module2node[m].outputs]
         self.layers: list[PrunableLayer] = []
         self._slices: dict[tuple[str, int], list[_Slice]] = defaultdict(list)
         self._sizes: dict[tuple[str, int], int] = {}
-        groups = list(graph.get_all_groups(ignored_layers=outputs, root_module_types=[nn.Conv2d]))
+        self.ignored: list[str] = []
+        self.reasons: dict[str, str] = {}
+        for name in ignored:
+            self._leave_out(name, "ignored as asked")
+        user_ignored = [modules[n] for n in ignored]
+        groups = list(graph.get_all_groups(ignored_layers=outputs + user_ignored, root_module_types=[nn.Conv2d]))
         position = {m: i for i, m in enumerate(modules.values())}
         groups.sort(key=lambda g: position[g[0].dep.target.module])  # decision order = forward order
-        self.ignored: list[str] = []  # convolutions whose channels are the model's outputs
         for group in groups:
             root = group[0].dep.target.module
+            touched = [item.dep.target.module for item in group]
+            if any(m in grouped for m in touched):
+                self._leave_out(names[root], "coupled to a grouped convolution")
+                continue
             layer = len(self.layers)
             self.layers.append(PrunableLayer(names[root], root.out_channels))
             for item in group:
@@ -83,8 +107,14 @@ class PrunableStructure:
                 # before global pooling), and pruning them would change what the model predicts
                 self._drop_last(names[root])
         if not self.layers:
+            left = "; ".join(f"{n}: {r}" for n, r in self.reasons.items())
             raise EvopruneError("the model has no prunable convolution layer (filter pruning needs at least one "
-                                "nn.Conv2d whose output feeds another layer)")
+                                "nn.Conv2d whose output feeds another layer" + (f"; left out: {left})" if left else ")"))
+
+    def _leave_out(self, name: str, reason: str) -> None:
+        if name not in self.reasons:
+            self.ignored.append(name)
+            self.reasons[name] = reason
 
     def _add(self, item, layer: int, names: dict, graph) -> None:
         module = item.dep.target.module
@@ -115,7 +145,10 @@ class PrunableStructure:
             if tensor is None:
                 continue
             full = f"{names[module]}.{key}" if names[module] else key
-            self._slices[(full, dim)].append(_Slice(layer, idxs[order], root[order]))
+            new = _Slice(layer, idxs[order], root[order])
+            if any(s.layer == layer and torch.equal(s.idxs, new.idxs) for s in self._slices[(full, dim)]):
+                continue  # the same entries reached twice (a depthwise conv's input and output)
+            self._slices[(full, dim)].append(new)
             self._sizes[(full, dim)] = tensor.shape[dim]
 
     def _drop_last(self, name: str) -> None:
@@ -125,7 +158,20 @@ class PrunableStructure:
             if not self._slices[key]:
                 del self._slices[key]
         self.layers.pop()
-        self.ignored.append(name)
+        self._leave_out(name, "its channels are the model's outputs")
+
+    def regroup(self, network: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+        """Give the depthwise convolutions of ``network`` (this architecture, or a part of it with
+        the same module names) as many groups as ``state`` keeps channels, so it runs ``state``."""
+        for name in self.depthwise:
+            weight = state.get(f"{name}.weight")
+            try:
+                conv = network.get_submodule(name)
+            except AttributeError:
+                continue  # a part of the network without this layer (the shared prefix's suffix)
+            if weight is not None:
+                conv.groups = conv.in_channels = conv.out_channels = weight.shape[0]
+        return network
 
     @property
     def total_filters(self) -> int:

@@ -218,6 +218,12 @@ class BaseModelConfig(Settings):
     data_root: str | None = option(None, "directory holding the data set's files (official IDX files or "
                                    "torchvision's layout)", optional(text), kind=str)
     download: bool = option(False, "download the data set with torchvision if it is not under --data-root", boolean)
+    augment: str = option("auto", "training augmentation: auto (the data set's standard: random crop and flip for "
+                          "CIFAR, crop for SVHN, none otherwise), none, crop, crop-flip",
+                          choice("auto", "none", "crop", "crop-flip"))
+    checkpoint: str | None = option(None, "trained weights to start from (a state dict or an evoprune model file of "
+                                    "the chosen --model, read with weights_only=True): no base training",
+                                    optional(text), kind=str)
     val_size: int | None = option(None, "validation images carved from the training set (default: a sixth, at "
                                   "most 5000)", optional(positive_int), kind=int)
     seed: int = option(0, "seed for data split, training, and search (torch, numpy and pymoo)", seed_value)
@@ -243,6 +249,14 @@ class FineTuneConfig(BaseModelConfig):
                                         positive)
     distill_weight: float = option(0.7, "weight of the distillation loss T^2 KL(teacher || student), blended with "
                                    "(1 - weight) of cross-entropy, in [0, 1]", unit_interval)
+
+
+@dataclass
+class FilterFineTuneConfig(FineTuneConfig):
+    """A method that removes filters: which convolutions it may touch, and how it fine-tunes."""
+
+    ignore: tuple[str, ...] = option((), "comma-separated names of convolutions to leave unpruned, as the model "
+                                     "names its modules (e.g. features.0,layer1.0.conv1)", names_list, kind=str)
 
 
 def read_config_file(path: str | Path, cls: type[Settings]) -> dict:

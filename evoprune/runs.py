@@ -25,7 +25,9 @@ from .data import DatasetSplits, TensorSplit, load_dataset
 from .errors import EvopruneError
 from .io import save_torch, write_json
 from .models import build_model, check_input_shape
-from .train import TrainConfig, base_cache_key, data_fingerprint, evaluate, fit, load_state, train_cached
+from .models.checkpoint import load_checkpoint
+from .train import (TrainConfig, base_cache_key, data_fingerprint, evaluate, fit, load_state, train_cached,
+                    weights_fingerprint)
 
 
 def seed_everything(seed: int) -> None:
@@ -96,8 +98,7 @@ def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | N
     if data_given and not isinstance(data, DatasetSplits):
         raise EvopruneError(f"data must be a DatasetSplits of preloaded tensors, got {type(data).__name__}")
     with timed(timings, "load_data"):
-        data = (data if data_given else load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.val_size,
-                                                     cfg.seed)).check()
+        data = (data if data_given else load_run_data(cfg)).check()
     arch = None if given else {"name": cfg.model, "kwargs": {"num_classes": data.num_classes,
                                                              "in_channels": data.input_shape[0]}}
     model = copy.deepcopy(model) if given else build_model(cfg.model, **arch["kwargs"])
@@ -105,20 +106,27 @@ def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | N
     outputs = check_input_shape(model, data.input_shape, label)
     if outputs < data.num_classes:
         raise EvopruneError(f"{label} has {outputs} outputs but the data has {data.num_classes} classes")
+    if cfg.checkpoint is not None:
+        load_checkpoint(model, cfg.checkpoint, label)
     checked = check(model, data) if check is not None else None
-    trains = not given or cfg.train_given_model
+    trains = (not given or cfg.train_given_model) and cfg.checkpoint is None
     if trains and cfg.cache_dir is not None:
         _make_dir(Path(cfg.cache_dir).expanduser(), "cache directory", " (or pass --cache-dir none)")
     source = {"dataset": "splits passed to the Python API" if data_given else cfg.dataset,
               "root": None if data_given else cfg.data_root, "train_fingerprint": data_fingerprint(data.train)}
+    base_weights = None if trains else weights_fingerprint(model)  # what the run starts from, when not trained
     if resume and recorded.get("data", {}).get("train_fingerprint") != source["train_fingerprint"]:
         raise EvopruneError(f"the training data differ from those {out} was started with; resume with the same "
                             "data, or start a new run")
+    if resume and recorded.get("base_weights", base_weights) != base_weights:
+        raise EvopruneError(f"the given model's weights (or --checkpoint's) differ from those {out} was started "
+                            "with; resume with the same ones, or start a new run")
     with nullcontext() if resume else removed_on_error(out):
         if not resume:
             _make_dir(out, "run directory")
             write_json(out / "config.json", {"method": method, "settings": cfg.to_dict(), "arch": arch,
-                                             "data": source, "data_sizes": data.sizes(), "versions": versions()})
+                                             "data": source, "data_sizes": data.sizes(), "base_weights": base_weights,
+                                             "versions": versions()})
             checkpoints.folder(out).mkdir()
         _base_model(cfg, model, arch, data, timings, out, trains)
         check_learned(model, data.val, "the base model" if trains else f"the given {label}")
@@ -126,6 +134,11 @@ def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | N
     # (trained, cached, or kept by a resumed run)
     seed_everything(cfg.seed)
     return BaseSetup(model.eval(), arch, data, checked, timings, source)
+
+
+def load_run_data(cfg: BaseModelConfig) -> DatasetSplits:
+    """The splits a run's settings name."""
+    return load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.val_size, cfg.seed, cfg.augment)
 
 
 def _recorded_run(out: Path, method: str) -> dict:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data.splits import TensorSplit
+from .data.splits import TensorSplit, augment_batch
 from .errors import EvopruneError
 from .fitness.scoring import as_input, score
 
@@ -97,11 +97,12 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
             order, total = torch.randperm(len(data), generator=gen), 0.0
             for i in range(0, len(order), cfg.batch_size):
                 idx = order[i:i + cfg.batch_size]
-                logits = model(x[idx])
+                batch = augment_batch(x[idx], data.augment, gen)
+                logits = model(batch)
                 loss = F.cross_entropy(logits, data.y[idx])
                 if teacher is not None and cfg.distill_weight > 0:
                     with torch.no_grad():
-                        soft = teacher(x[idx])
+                        soft = teacher(batch)
                     loss = (1 - cfg.distill_weight) * loss + \
                         cfg.distill_weight * distillation_loss(logits, soft, cfg.temperature)
                 opt.zero_grad(set_to_none=True)
@@ -142,11 +143,13 @@ def _hash_tensor(h, t: torch.Tensor) -> None:
 
 
 def data_fingerprint(split: TensorSplit) -> str:
-    """sha256 over the inputs and labels of ``split`` (bytes, dtype and shape)."""
+    """sha256 over the inputs and labels of ``split`` (bytes, dtype and shape) and its augmentation."""
     h = hashlib.sha256()
     for name, t in (("x", split.x), ("y", split.y)):
         h.update(name.encode())
         _hash_tensor(h, t)
+    if split.augment != "none":  # training with augmentation gives other weights (absent: keys made before it)
+        h.update(f"augment={split.augment}".encode())
     return h.hexdigest()
 
 

@@ -46,3 +46,29 @@ def trained_lenet300(mini):
 def top_filters(model, structure, ratios, criterion="l1"):
     """The filters EMOFP's decoding keeps for per-layer pruning ``ratios``, as index tensors."""
     return kept_tensors(RatioSelection(criterion).bind(model, structure).keep(ratios))
+
+
+CIFAR_SUBSET = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-subset" / \
+    "cifar10_subset.npz"
+
+
+@pytest.fixture(scope="session")
+def cifar_arrays():
+    """The real 5,000-image CIFAR-10 subset that lies beside the project (uint8, channels last)."""
+    import numpy as np
+
+    if not CIFAR_SUBSET.is_file():
+        pytest.skip(f"the CIFAR-10 subset is not at {CIFAR_SUBSET}")
+    with np.load(CIFAR_SUBSET) as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.fixture
+def small_cifar_npz(tmp_path, cifar_arrays):
+    """A smaller .npz of real CIFAR-10 images (600 train, 200 test), for fast end-to-end runs."""
+    import numpy as np
+
+    path = tmp_path / "cifar_small.npz"
+    np.savez(path, x_train=cifar_arrays["x_train"][:600], y_train=cifar_arrays["y_train"][:600],
+             x_test=cifar_arrays["x_test"][:200], y_test=cifar_arrays["y_test"][:200])
+    return path

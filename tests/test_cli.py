@@ -90,8 +90,8 @@ def test_config_file_sets_options_and_command_line_wins(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--model", "vgg99"], "unknown model 'vgg99'; known: conv1, conv2, conv3, conv4, lenet300, lenet5"),
-    (["--dataset", "svhn"], "unknown dataset 'svhn'; known: fashion-mnist, mnist, mnist-mini"),
+    (["--model", "vgg99"], "unknown model 'vgg99'; known: alexnet-cifar, conv1"),
+    (["--dataset", "stl10"], "unknown dataset 'stl10'; known: cifar10, cifar100, fashion-mnist, imagefolder:NAME"),
     (["--max-ratio", "1.0"], "max_ratio 1 is outside [0, 1)"),
     (["--max-ratio", "-0.5"], "max_ratio -0.5 is outside [0, 1)"),
     (["--pop-size", "0"], "pop_size must be a positive integer, got 0"),

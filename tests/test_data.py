@@ -58,7 +58,7 @@ def test_missing_data_says_where_it_looked_and_how_to_get_it(tmp_path):
 
 
 def test_unknown_dataset_lists_known_names():
-    with pytest.raises(EvopruneError, match="unknown dataset 'cifar99'; known: fashion-mnist, mnist, mnist-mini"):
+    with pytest.raises(EvopruneError, match="unknown dataset 'cifar99'; known: cifar10, cifar100, fashion-mnist, imagefolder:NAME, mnist, mnist-mini, npz:NAME, svhn"):
         load_dataset("cifar99")
     assert "mnist-mini" in DATASETS
 

@@ -1,30 +1,15 @@
 """MNIST, Fashion-MNIST and the bundled real MNIST subset ``mnist-mini``."""
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import EvopruneError
 from . import idx
+from .raw import DEFAULT_ROOT, RawImages
 
 ASSETS = Path(__file__).parent / "assets"
-DEFAULT_ROOT = Path(os.environ.get("EVOPRUNE_DATA", Path.home() / ".cache" / "evoprune" / "data"))
-
-
-@dataclass(frozen=True)
-class RawImages:
-    """uint8 images and labels as published, plus the normalisation that is standard for them."""
-
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    mean: float
-    std: float
-    num_classes: int = 10
 
 
 def load_mnist_mini(root: Path | None = None, download: bool = False) -> RawImages:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import (FineTuneConfig, accuracy_drop, boolean, importance_criterion, nonnegative_int, number, option,
+from ...config import (FilterFineTuneConfig, accuracy_drop, boolean, importance_criterion, nonnegative_int, number, option,
                        positive_int, screen_images)
 from ...errors import EvopruneError
 
@@ -15,7 +15,7 @@ def _open_fraction(name, value):
 
 
 @dataclass
-class ChannelSelectionConfig(FineTuneConfig):
+class ChannelSelectionConfig(FilterFineTuneConfig):
     """GA channel selection (Hu et al.): layer by layer, least sensitive first, a binary GA chooses
     the channels the layer keeps; a short fine-tune after each layer, distillation at the end."""
 

@@ -75,7 +75,7 @@ class ChannelsResult:
 def _check_inputs(cfg: ChannelSelectionConfig):
     def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
         check_screen(cfg.screen, len(data.val))
-        return PrunableStructure(model, data.input_shape)  # rejects a model with nothing to prune
+        return PrunableStructure(model, data.input_shape, cfg.ignore)  # rejects a model with nothing to prune
     return check
 
 
@@ -115,7 +115,7 @@ def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module 
     model, arch, data, timings = setup.model, setup.arch, setup.data, setup.timings
     teacher = copy.deepcopy(model).eval()  # the unpruned base, frozen
 
-    base = _measure(model, data)
+    base = _measure(model, data, cfg.ignore)
     base["layers"] = [layer.name for layer in setup.checked.layers]
     write_json(out / "base.json", base)
     save_pruned(out / "base_model.pt", model, arch, setup.meta(role="base", **base))
@@ -163,10 +163,10 @@ def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module 
     layers, history = pd.DataFrame(rows), pd.DataFrame(history)
     write_csv(out / "history.csv", history)
 
-    before = _measure(model, data)
+    before = _measure(model, data, cfg.ignore)
     with timed(timings, "finetune"):
         fine_tune(model, data, cfg, teacher, cfg.seed, "final fine-tune" + (" (distillation)" if cfg.distill else ""))
-    after = _measure(model, data)
+    after = _measure(model, data, cfg.ignore)
     result = _result(base, before, after, layers, cfg)
     result["seconds"] = dict(timings)
     save_pruned(out / "pruned_model.pt", model, arch, setup.meta(role="pruned", test_accuracy=after["test_accuracy"],
@@ -178,8 +178,8 @@ def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module 
     return ChannelsResult(out, base, sensitivity, layers, history, result, model.eval(), timings)
 
 
-def _measure(model: nn.Module, data: DatasetSplits) -> dict:
-    structure = PrunableStructure(model, data.input_shape)
+def _measure(model: nn.Module, data: DatasetSplits, ignore: tuple[str, ...]) -> dict:
+    structure = PrunableStructure(model, data.input_shape, ignore)
     return {"val_accuracy": evaluate(model, data.val)["accuracy"],
             "test_accuracy": evaluate(model, data.test)["accuracy"],
             "filters": [layer.channels for layer in structure.layers], "params": count_params(model),

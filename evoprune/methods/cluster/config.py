@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import FineTuneConfig, option
+from ...config import FilterFineTuneConfig, option
 from ...errors import EvopruneError
 
 
@@ -26,7 +26,7 @@ def _ratios(name, value):
 
 
 @dataclass
-class ClusterConfig(FineTuneConfig):
+class ClusterConfig(FilterFineTuneConfig):
     """Clustering filter selection: one pruned and fine-tuned model per pruning ratio."""
 
     ratios: tuple[float, ...] = option((0.5, 0.75, 0.9), "comma-separated fractions of filters removed, the same in "

@@ -42,7 +42,7 @@ def run_cluster(cfg: ClusterConfig, out: str | Path, model: nn.Module | None = N
     out = Path(out)
     # building the structure refuses a model with nothing to prune, before any training
     setup = start_run(cfg, out, "cluster", model, data,
-                      check=lambda m, d: PrunableStructure(m, d.input_shape), resume=resume)
+                      check=lambda m, d: PrunableStructure(m, d.input_shape, cfg.ignore), resume=resume)
     model, arch, data, structure, timings = setup.model, setup.arch, setup.data, setup.checked, setup.timings
 
     base = base_metrics(model, structure, data)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import (FineTuneConfig, accuracy_drop, names_list, nonnegative_int, option, positive_int, ratio,
+from ...config import (FilterFineTuneConfig, accuracy_drop, names_list, nonnegative_int, option, positive_int, ratio,
                        screen_images, text)
 from ...errors import EvopruneError
 from ...fitness.distributed import check_dask_address
@@ -28,7 +28,7 @@ def _objectives(name, value):
 
 
 @dataclass
-class FilterSearchConfig(FineTuneConfig):
+class FilterSearchConfig(FilterFineTuneConfig):
     """EMOFP: NSGA-II over per-layer filter-pruning ratios, then fine-tuning along the front."""
 
     criterion: str = option("l1", "filter importance criterion (see `evoprune list`), or cluster: keep the filter "

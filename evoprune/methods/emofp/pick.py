@@ -12,12 +12,12 @@ from pymoo.mcdm.pseudo_weights import PseudoWeights
 from torch import nn
 
 from ... import checkpoints
-from ...data import DatasetSplits, load_dataset
+from ...data import DatasetSplits
 from ...errors import EvopruneError
 from ...models import load_pruned
 from ...problems.filter_pruning import COLUMN
 from ...pruning import PrunableStructure
-from ...runs import BaseSetup
+from ...runs import BaseSetup, load_run_data
 from ...train import data_fingerprint
 from ..base import require_callers_parts
 from .config import FilterSearchConfig
@@ -86,11 +86,11 @@ def _reopen(run_dir: Path, config: dict, cfg: FilterSearchConfig, model: nn.Modu
     """The run's trained base model and data, as its search saw them."""
     require_callers_parts(run_dir, config, model, data, "evoprune.methods.emofp.pick.pick")
     if data is None:
-        data = load_dataset(cfg.dataset, cfg.data_root, cfg.download, cfg.val_size, cfg.seed)
+        data = load_run_data(cfg)
     if data_fingerprint(data.check().train) != config["data"].get("train_fingerprint"):
         raise EvopruneError(f"the training data differ from those {run_dir} was made with")
     base = load_pruned(run_dir / "base_model.pt", model)
-    return BaseSetup(base, config.get("arch"), data, PrunableStructure(base, data.input_shape), {}, config["data"])
+    return BaseSetup(base, config.get("arch"), data, PrunableStructure(base, data.input_shape, cfg.ignore), {}, config["data"])
 
 
 def _weights(value, n: int, by: str) -> np.ndarray:

@@ -93,7 +93,7 @@ def _check_inputs(cfg: FilterSearchConfig):
         for name in ("bn_calibration", "candidate_finetune"):
             if getattr(cfg, name) > len(data.train):
                 raise EvopruneError(f"{name} {getattr(cfg, name)} is more than the {len(data.train)} training images")
-        return PrunableStructure(model, data.input_shape)  # rejects a model with nothing to prune
+        return PrunableStructure(model, data.input_shape, cfg.ignore)  # rejects a model with nothing to prune
     return check
 
 

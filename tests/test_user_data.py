@@ -109,3 +109,14 @@ def test_augmentation_shifts_and_mirrors_and_changes_the_cache_key():
 
     y = torch.zeros(2, dtype=torch.long)
     assert data_fingerprint(TensorSplit(x, y)) != data_fingerprint(TensorSplit(x, y, "crop"))
+
+
+def test_uint8_channels_last_splits_are_refused_with_the_shape_needed():
+    from evoprune.data import DatasetSplits, TensorSplit
+    from evoprune.errors import EvopruneError
+
+    images = TensorSplit(torch.zeros(4, 32, 32, 3, dtype=torch.uint8), torch.tensor([0, 1, 0, 1]))
+    with pytest.raises(EvopruneError, match=r"train images must be a float tensor \(N, C, H, W\), normalised, got "
+                                            r"torch.uint8 of shape \(4, 32, 32, 3\) \(uint8 images become splits "
+                                            r"through evoprune.data.splits_from_tensors\)"):
+        DatasetSplits("mine", images, images, images, 2).check()

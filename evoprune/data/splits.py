@@ -76,8 +76,10 @@ class DatasetSplits:
                 raise EvopruneError(f"the {name} split's augment {split.augment!r} is unknown; known: "
                                     f"{', '.join(AUGMENTATIONS)}")
             if not x.is_floating_point() or x.ndim != 4:
+                hint = " (uint8 images become splits through evoprune.data.splits_from_tensors)" \
+                    if x.dtype == torch.uint8 else ""
                 raise EvopruneError(f"{name} images must be a float tensor (N, C, H, W), normalised, got {x.dtype} "
-                                    f"of shape {tuple(x.shape)}")
+                                    f"of shape {tuple(x.shape)}{hint}")
             if y.dtype != torch.int64 or y.ndim != 1:
                 raise EvopruneError(f"{name} labels must be an int64 tensor (N,) of class indices, got {y.dtype} "
                                     f"of shape {tuple(y.shape)}")

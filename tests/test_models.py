@@ -26,7 +26,7 @@ def test_lenet5_is_the_caffe_variant():
 
 
 def test_unknown_model_lists_known_ones():
-    with pytest.raises(EvopruneError, match="unknown model 'resnet9'; known: conv1, .*lenet5"):
+    with pytest.raises(EvopruneError, match="unknown model 'resnet9'; known: alexnet-cifar, conv1, .*lenet5"):
         build_model("resnet9")
 
 

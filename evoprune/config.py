@@ -173,6 +173,14 @@ def importance_criterion(name, value):
     return registered(_importances)(name, value)
 
 
+def device_name(name, value):
+    """A device this machine has (checked now, before any compute); kept as the name given."""
+    from .devices import resolve_device
+
+    resolve_device(text(name, value))
+    return value.strip().lower()
+
+
 def cache_dir(name, value):
     if value is None or str(value).lower() == "none":
         return None
@@ -232,6 +240,8 @@ class BaseModelConfig(Settings):
     lr: float = option(0.05, "learning rate of the base training", positive)
     optimizer: str = option("sgd", "sgd or adam", choice("sgd", "adam"))
     batch_size: int = option(128, "training batch size", positive_int)
+    device: str = option("auto", "where to train, fine-tune and evaluate: auto (CUDA, else MPS, else the CPU), cpu, "
+                         "cuda, cuda:N or mps; model and data are moved there once", device_name)
     cache_dir: str | None = option(DEFAULT_CACHE, "where trained base models are cached ('none' disables the cache)",
                                    cache_dir, kind=str)
     train_given_model: bool = option(False, "train a model passed through the Python API with the base settings "

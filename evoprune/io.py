@@ -50,6 +50,8 @@ def save_torch(path: Path | str, obj: Any) -> Path:
     """``torch.save`` through memory: saved to a file, the archive records that file's (random,
     temporary) name, and the same object would not give the same bytes twice."""
     buffer = io.BytesIO()
+    if isinstance(obj, dict) and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        obj = {k: v.detach().cpu() for k, v in obj.items()}  # a state dict: loadable on any machine
     torch.save(obj, buffer)
     return atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 

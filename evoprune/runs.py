@@ -22,6 +22,7 @@ from torch import nn
 from . import __version__, checkpoints
 from .config import BaseModelConfig, FineTuneConfig
 from .data import DatasetSplits, TensorSplit, load_dataset
+from .devices import resolve_device
 from .errors import EvopruneError
 from .io import save_torch, write_json
 from .models import build_model, check_input_shape
@@ -96,7 +97,8 @@ def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | N
     seed_everything(cfg.seed)
     given, data_given = model is not None, data is not None
     if data_given and not isinstance(data, DatasetSplits):
-        raise EvopruneError(f"data must be a DatasetSplits of preloaded tensors, got {type(data).__name__}")
+        raise EvopruneError(f"data must be a DatasetSplits (whose splits are TensorSplits, DataLoaders or "
+                            f"(images, labels) pairs), got {type(data).__name__}")
     with timed(timings, "load_data"):
         data = (data if data_given else load_run_data(cfg)).check()
     arch = None if given else {"name": cfg.model, "kwargs": {"num_classes": data.num_classes,
@@ -121,6 +123,8 @@ def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | N
     if resume and recorded.get("base_weights", base_weights) != base_weights:
         raise EvopruneError(f"the given model's weights (or --checkpoint's) differ from those {out} was started "
                             "with; resume with the same ones, or start a new run")
+    device = resolve_device(cfg.device)
+    model, data = model.to(device), data.to(device)  # moved once: every later tensor is made beside them
     with nullcontext() if resume else removed_on_error(out):
         if not resume:
             _make_dir(out, "run directory")
@@ -224,9 +228,11 @@ def train_base(cfg: BaseModelConfig, model: nn.Module, arch: dict | None, data: 
     """Train the base model with the run's settings, or load it from ``cfg.cache_dir``."""
     base_train = TrainConfig(epochs=cfg.epochs, lr=cfg.lr, optimizer=cfg.optimizer, batch_size=cfg.batch_size,
                              seed=cfg.seed)
+    # a streamed split has no fingerprint to key the cache by: it trains every time
+    cache_dir = None if data.streams else cfg.cache_dir
     with timed(timings, "train_base"):
-        key = base_cache_key(model, data.train, base_train, arch)
-        timings["base_from_cache"] = train_cached(model, data.train, base_train, cfg.cache_dir, key)
+        key = base_cache_key(model, data.train, base_train, arch) if cache_dir else ""
+        timings["base_from_cache"] = train_cached(model, data.train, base_train, cache_dir, key)
 
 
 def fine_tune(model: nn.Module, data: DatasetSplits, cfg: FineTuneConfig, teacher: nn.Module | None, seed: int,

@@ -1,4 +1,5 @@
-"""Train, evaluate and fine-tune on in-memory tensor splits (seeded, with tqdm progress)."""
+"""Train, evaluate and fine-tune on in-memory tensor splits (seeded, with tqdm progress), on the
+device the splits lie on (mixed precision on CUDA)."""
 from __future__ import annotations
 
 import fcntl
@@ -16,8 +17,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data.splits import TensorSplit, augment_batch
+from .data.streaming import LoaderSplit
+from .devices import mixed_precision
 from .errors import EvopruneError
-from .fitness.scoring import as_input, score
+from .fitness.scoring import as_input, score, score_batches
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,12 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
     ``teacher``: distil from it (its logits computed per batch without gradients), blending
     ``cfg.distill_weight`` of the distillation loss with the rest of cross-entropy."""
     gen = torch.Generator().manual_seed(cfg.seed)
+    device = split_device(data)  # the model trains where its data lie (a run moved both there once)
+    model.to(device)
+    if teacher is not None:
+        teacher.to(device)
+    amp = mixed_precision(device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
     # Train in NCHW, inputs and weights alike: oneDNN's NHWC backward of 1x1 strided convs with
     # 2-7 input channels corrupts the heap or returns wrong weight gradients on AVX2 CPUs.
     for p in model.parameters():
@@ -85,35 +94,34 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * -(-len(data) // cfg.batch_size)
+    steps = cfg.epochs * steps_per_epoch(data, cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cfg.schedule == "cosine" else None
-    x = _nchw(data.x)
     losses, step = [], 0
     model.train()
     if teacher is not None:
         teacher.eval()
     with tqdm(total=steps, desc=desc, unit="batch", leave=False, mininterval=1.0, disable=not progress) as bar:
         for _ in range(cfg.epochs):
-            order, total = torch.randperm(len(data), generator=gen), 0.0
-            for i in range(0, len(order), cfg.batch_size):
-                idx = order[i:i + cfg.batch_size]
-                batch = augment_batch(x[idx], data.augment, gen)
-                logits = model(batch)
-                loss = F.cross_entropy(logits, data.y[idx])
-                if teacher is not None and cfg.distill_weight > 0:
-                    with torch.no_grad():
-                        soft = teacher(batch)
-                    loss = (1 - cfg.distill_weight) * loss + \
-                        cfg.distill_weight * distillation_loss(logits, soft, cfg.temperature)
+            total = 0.0
+            for batch, labels in _epoch(data, cfg.batch_size, gen):
+                with torch.autocast(device.type, torch.float16, enabled=amp):
+                    logits = model(batch)
+                    loss = F.cross_entropy(logits, labels)
+                    if teacher is not None and cfg.distill_weight > 0:
+                        with torch.no_grad():
+                            soft = teacher(batch)
+                        loss = (1 - cfg.distill_weight) * loss + \
+                            cfg.distill_weight * distillation_loss(logits.float(), soft.float(), cfg.temperature)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
                 step += 1
                 if after_step is not None:
                     after_step(step)
                 if sched is not None:
                     sched.step()
-                total += loss.item() * len(idx)
+                total += loss.item() * len(labels)
                 bar.update()
             losses.append(total / len(data))
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
@@ -121,10 +129,36 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
     return losses
 
 
-def evaluate(model: nn.Module, data: TensorSplit, batch_size: int = 1000) -> dict[str, float]:
-    """Accuracy and mean loss of ``model`` on ``data``, in eval mode."""
-    model.eval()
-    fitness = score(model, as_input(data.x), data.y, batch_size)
+def split_device(data: TensorSplit | LoaderSplit) -> torch.device:
+    return data.x.device if isinstance(data, TensorSplit) else data.device
+
+
+def steps_per_epoch(data: TensorSplit | LoaderSplit, batch_size: int) -> int:
+    """Optimizer steps of one epoch: the loader's batches for a streamed split (its own batch size)."""
+    return -(-len(data) // batch_size) if isinstance(data, TensorSplit) else data.batches_per_pass
+
+
+def _epoch(data: TensorSplit | LoaderSplit, batch_size: int, gen: torch.Generator):
+    """One epoch of (images, labels) batches in NCHW: a seeded shuffle (and the split's augmentation)
+    of the tensors, or the loader's own batches."""
+    if not isinstance(data, TensorSplit):
+        for x, y in data.batches():
+            yield _nchw(x), y
+        return
+    x = _nchw(data.x)
+    order = torch.randperm(len(data), generator=gen).to(x.device)
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        yield augment_batch(x[idx], data.augment, gen), data.y[idx]
+
+
+def evaluate(model: nn.Module, data: TensorSplit | LoaderSplit, batch_size: int = 1000) -> dict[str, float]:
+    """Accuracy and mean loss of ``model`` on ``data``, in eval mode, on the device of ``data``."""
+    model.to(split_device(data)).eval()
+    if isinstance(data, TensorSplit):
+        fitness = score(model, as_input(data.x), data.y, batch_size)
+    else:
+        fitness = score_batches(model, ((as_input(x), y) for x, y in data.batches()))
     return {"accuracy": fitness.accuracy, "loss": fitness.loss}
 
 
@@ -142,8 +176,11 @@ def _hash_tensor(h, t: torch.Tensor) -> None:
         h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
 
 
-def data_fingerprint(split: TensorSplit) -> str:
-    """sha256 over the inputs and labels of ``split`` (bytes, dtype and shape) and its augmentation."""
+def data_fingerprint(split: TensorSplit | LoaderSplit) -> str | None:
+    """sha256 over the inputs and labels of ``split`` (bytes, dtype and shape) and its augmentation;
+    None for a streamed split, whose loader may shuffle or augment differently on every pass."""
+    if not isinstance(split, TensorSplit):
+        return None
     h = hashlib.sha256()
     for name, t in (("x", split.x), ("y", split.y)):
         h.update(name.encode())

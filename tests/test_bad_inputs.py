@@ -158,6 +158,7 @@ CLI_CASES = [
     ("evaluate a malicious pickle", lambda t: ["evaluate", evil_pickle(t)], "model.pt"),
     ("evaluate a model of wrong shapes", lambda t: ["evaluate", wrong_content_model(t)], "model.pt"),
     ("resume a directory without a run", lambda t: ["resume", str(t)], "config.json"),
+    ("a device this machine lacks", lambda t: ["filters", "--device", "cuda:999"], "'cuda:999' is not available"),
 ]
 
 

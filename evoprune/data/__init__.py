@@ -9,6 +9,7 @@ from ..errors import EvopruneError
 from ..registry import Registry
 from . import files, mnist, torchvision_sets
 from .splits import AUGMENTATIONS, DatasetSplits, TensorSplit, carve_validation, channel_stats, to_tensor
+from .streaming import LoaderSplit
 
 DATASETS: Registry = Registry("dataset")
 DATASETS.register("mnist-mini")(mnist.load_mnist_mini)
@@ -66,4 +67,4 @@ def splits_from_tensors(x_train, y_train, x_test, y_test, val_size: int | None =
     return _splits(files._checked(name, *arrays), name, val_size, seed, augment)
 
 
-__all__ = ["DATASETS", "DatasetSplits", "TensorSplit", "load_dataset", "splits_from_tensors", "channel_stats"]
+__all__ = ["DATASETS", "DatasetSplits", "LoaderSplit", "TensorSplit", "load_dataset", "splits_from_tensors", "channel_stats"]

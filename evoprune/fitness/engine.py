@@ -100,7 +100,8 @@ class FilterEvaluator(StateEvaluator):
         super().__init__(model, split, batch_size)
         self.short_training = short_training
         self.structure = structure
-        self.workers = workers or torch.get_num_threads()
+        # CPU threads side by side; a GPU runs one candidate at a time, each on all its cores
+        self.workers = (workers or torch.get_num_threads()) if self.x.device.type == "cpu" else 1
         self.prefix: nn.Module | None = None
         self.prefix_out: torch.Tensor | None = None
         self.network: nn.Module = self.model  # what runs per candidate: the whole model or its suffix
@@ -152,7 +153,7 @@ class FilterEvaluator(StateEvaluator):
         self.structure.regroup(network, state)
         if self.calibration is None:
             return state
-        x = self.calibration if self.prefix_out is None else self.calibration.index_select(1, keep[0])
+        x = self.calibration if self.prefix_out is None else self.calibration.index_select(1, keep[0].to(self.x.device))
         return remeasured_batchnorm(network, state, x)
 
     def _trains(self, keep: list[torch.Tensor]) -> bool:
@@ -188,7 +189,7 @@ class FilterEvaluator(StateEvaluator):
         state = self._state(network, keep)
         if self.prefix_out is None:
             return self._score(lambda x: functional_call(network, state, (x,)), self.inputs, n)
-        channels = keep[0]
+        channels = keep[0].to(self.x.device)
         return self._score(lambda h: functional_call(network, state, (h.index_select(1, channels),)), self.inputs, n)
 
     def evaluate(self, keep: list[torch.Tensor], key: Hashable | None = None, n: int | None = None) -> Fitness:

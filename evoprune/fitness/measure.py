@@ -1,4 +1,4 @@
-"""Size and speed of a network: parameters, FLOPs (torch.utils.flop_counter), CPU latency."""
+"""Size and speed of a network: parameters, FLOPs (torch.utils.flop_counter), latency on its device."""
 from __future__ import annotations
 
 import time
@@ -9,6 +9,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..devices import device_of, synchronize
 from .scoring import as_input
 
 
@@ -22,7 +23,7 @@ def count_params(model: nn.Module, state: dict[str, torch.Tensor] | None = None)
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...], state: dict[str, torch.Tensor] | None = None) -> int:
     """FLOPs of one forward pass on one input (a multiply-add counts as two)."""
-    x = torch.zeros(1, *input_shape)
+    x = torch.zeros(1, *input_shape, device=device_of(model))
     counter = FlopCounterMode(display=False)
     with counter, torch.inference_mode():
         model.eval()
@@ -32,16 +33,20 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...], state: dict[str,
 
 def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 256, repeats: int = 10,
                state: dict[str, torch.Tensor] | None = None) -> float:
-    """Median CPU wall time of one forward pass over a batch, in milliseconds; of ``model`` run
-    with ``state`` (a sliced state dict of its architecture) if given."""
-    x = as_input(torch.randn(batch_size, *input_shape))
+    """Median wall time of one forward pass over a batch on ``model``'s device (synchronised, so a
+    GPU's queued work is counted), in milliseconds; of ``model`` run with ``state`` (a sliced state
+    dict of its architecture) if given."""
+    device = device_of(model)
+    x = as_input(torch.randn(batch_size, *input_shape, device=device))
     model.eval()
     forward = model if state is None else (lambda inputs: functional_call(model, state, (inputs,)))
     times = []
     with torch.inference_mode():
         forward(x)  # warm-up
         for _ in range(repeats):
+            synchronize(device)
             start = time.perf_counter()
             forward(x)
+            synchronize(device)
             times.append(time.perf_counter() - start)
     return float(np.median(times) * 1e3)

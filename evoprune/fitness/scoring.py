@@ -1,8 +1,9 @@
-"""The one scoring loop: accuracy and mean cross-entropy of a forward function on preloaded tensors."""
+"""The one scoring loop: accuracy and mean cross-entropy of a forward function on preloaded tensors
+or streamed batches."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -27,11 +28,17 @@ def score(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: t
           batch_size: int = 1000, n: int | None = None) -> Fitness:
     """Accuracy and mean loss of ``forward`` on the first ``n`` (default: all) of ``x, y``."""
     n = len(y) if n is None else min(n, len(y))
-    correct, loss = 0, 0.0
+    return score_batches(forward, ((x[i:i + batch_size], y[i:min(i + batch_size, n)]) for i in range(0, n, batch_size)))
+
+
+def score_batches(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iterable) -> Fitness:
+    """Accuracy and mean loss of ``forward`` over ``(images, labels)`` batches (images beyond a
+    batch's labels are left out)."""
+    correct, loss, n = 0, 0.0, 0
     with torch.inference_mode():
-        for i in range(0, n, batch_size):
-            j = min(i + batch_size, n)
-            logits = forward(x[i:j])
-            correct += int((logits.argmax(1) == y[i:j]).sum())
-            loss += float(F.cross_entropy(logits, y[i:j], reduction="sum"))
+        for x, y in batches:
+            logits = forward(x[:len(y)])
+            correct += int((logits.argmax(1) == y).sum())
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            n += len(y)
     return Fitness(correct / n, loss / n)

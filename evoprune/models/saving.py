@@ -21,7 +21,7 @@ FORMAT = "evoprune.pruned-model/1"
 def save_pruned(path: Path | str, model: nn.Module, arch: dict[str, Any] | None, meta: dict | None = None) -> Path:
     """``arch`` is ``{"name": ..., "kwargs": {...}}`` for a registered model, or None for a user
     model (then ``load_pruned`` needs the unpruned model instance)."""
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return save_torch(path, {"format": FORMAT, "arch": arch, "state_dict": state, "meta": meta or {}})
 
 
@@ -82,7 +82,7 @@ def resize_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> nn
         for key, tensor in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
             saved = state.get(prefix + key)
             if saved is not None and saved.shape != tensor.shape:
-                fresh = torch.empty(saved.shape, dtype=tensor.dtype)
+                fresh = torch.empty(saved.shape, dtype=tensor.dtype, device=tensor.device)
                 if isinstance(tensor, nn.Parameter):
                     setattr(module, key, nn.Parameter(fresh, requires_grad=tensor.requires_grad))
                 else:

@@ -51,7 +51,7 @@ class LayerwiseWeightPruningProblem(SharesHeavyParts, Problem):
                          exclude_from_serialization=list(self.HEAVY))
 
     def thresholds(self, x) -> torch.Tensor:
-        return torch.tensor(np.asarray(x, dtype=float) * self.stds, dtype=torch.float32)
+        return torch.tensor(np.asarray(x, dtype=float) * self.stds, dtype=torch.float32, device=self.magnitudes[0].device)
 
     def counts(self, x) -> tuple[int, ...]:
         """Weights kept per layer; equal counts mean the same network (masks are nested)."""

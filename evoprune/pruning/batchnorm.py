@@ -18,10 +18,10 @@ def remeasured_batchnorm(network: nn.Module, state: dict[str, torch.Tensor], ima
     state = dict(state)
     for name in batchnorms:
         prefix = f"{name}." if name else ""
-        channels = state[prefix + "running_mean"].shape[0]
-        state[prefix + "running_mean"] = torch.zeros(channels)
-        state[prefix + "running_var"] = torch.ones(channels)
-        state[prefix + "num_batches_tracked"] = torch.zeros((), dtype=torch.long)
+        mean = state[prefix + "running_mean"]
+        state[prefix + "running_mean"] = torch.zeros_like(mean)
+        state[prefix + "running_var"] = torch.ones_like(mean)
+        state[prefix + "num_batches_tracked"] = torch.zeros((), dtype=torch.long, device=mean.device)
     momenta = {name: m.momentum for name, m in batchnorms.items()}
     was_training = network.training
     try:

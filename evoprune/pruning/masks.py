@@ -70,10 +70,10 @@ def recover(weight: torch.Tensor, mask: torch.Tensor, rate: float, generator: to
     n = int(round(rate * len(removed)))
     if n == 0:
         return 0
-    chosen = removed[torch.randperm(len(removed), generator=generator)[:n]]
+    chosen = removed[torch.randperm(len(removed), generator=generator)[:n].to(removed.device)]
     mask.view(-1)[chosen] = True
     values = torch.randn(n, generator=generator) * init_std if init_std > 0 else torch.zeros(n)
-    weight.view(-1)[chosen] = values.to(weight.dtype)
+    weight.view(-1)[chosen] = values.to(weight.device, weight.dtype)
     return n
 
 

@@ -7,6 +7,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from ..devices import device_of
 from .structure import PrunableStructure
 
 
@@ -14,7 +15,7 @@ def physically_prune(model: nn.Module, structure: PrunableStructure, keep: list[
     """Return a pruned copy of ``model`` keeping filters ``keep[i]`` of ``structure.layers[i]``."""
     pruned = copy.deepcopy(model).eval()
     with torch.enable_grad():  # Torch-Pruning traces through autograd
-        graph = tp.DependencyGraph().build_dependency(pruned, torch.zeros(1, *structure.input_shape), verbose=False)
+        graph = tp.DependencyGraph().build_dependency(pruned, torch.zeros(1, *structure.input_shape, device=device_of(pruned)), verbose=False)
     modules = dict(pruned.named_modules())
     for layer, k in zip(structure.layers, keep):
         drop = sorted(set(range(layer.channels)) - set(torch.as_tensor(k).tolist()))

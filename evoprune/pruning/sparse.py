@@ -26,11 +26,12 @@ def to_sparse(state: dict[str, torch.Tensor], sparse_keys: list[str]) -> dict[st
     """Values + flat positions for each of ``sparse_keys`` where that is smaller than dense storage."""
     dense, sparse = {}, {}
     for key, tensor in state.items():
-        flat = tensor.detach().flatten()
+        tensor = tensor.detach().cpu()  # a file loads on any machine
+        flat = tensor.flatten()
         idx = flat.nonzero().squeeze(1)
         index_bytes = torch.empty(0, dtype=_index_dtype(flat.numel())).element_size()
         if key not in sparse_keys or len(idx) * (flat.element_size() + index_bytes) >= flat.numel() * flat.element_size():
-            dense[key] = tensor.detach().clone()
+            dense[key] = tensor.clone()
             continue
         sparse[key] = {"shape": list(state[key].shape), "indices": idx.to(_index_dtype(flat.numel())),
                        "values": flat[idx].clone()}

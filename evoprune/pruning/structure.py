@@ -9,6 +9,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from ..devices import device_of
 from ..errors import EvopruneError
 
 # Parameters and buffers of each layer type, by the side of the channel they follow.
@@ -75,7 +76,7 @@ class PrunableStructure:
         model.eval()  # tracing runs a forward pass: keep BatchNorm statistics untouched
         try:
             with torch.enable_grad():  # Torch-Pruning traces through autograd
-                graph = tp.DependencyGraph().build_dependency(model, torch.zeros(1, *self.input_shape), verbose=False)
+                graph = tp.DependencyGraph().build_dependency(model, torch.zeros(1, *self.input_shape, device=device_of(model)), verbose=False)
         finally:
             model.train(was_training)
         grouped = {m for m in convs if m.groups > 1 and not is_depthwise(m)}
@@ -185,7 +186,7 @@ class PrunableStructure:
         """Every tensor of ``state`` that decision ``layer`` slices, as rows per removed position."""
         group = []
         for (key, dim), slices in self._slices.items():
-            tensor = state[key].detach()
+            tensor = state[key].detach().cpu()  # scores are computed on the CPU, wherever the model lies
             for s in slices:
                 if s.layer == layer:
                     rows = tensor.index_select(dim, s.idxs).movedim(dim, 0).reshape(len(s.idxs), -1)
@@ -206,5 +207,6 @@ class PrunableStructure:
             for s in slices:
                 mask[s.idxs[~kept[s.layer][s.root]]] = False
             if not mask.all():
-                sliced[key] = sliced[key].index_select(dim, mask.nonzero().squeeze(1))
+                t = sliced[key]
+                sliced[key] = t.index_select(dim, mask.nonzero().squeeze(1).to(t.device))
         return sliced

@@ -3,7 +3,6 @@ sensitivities -> prune -> fine-tune with masks and recovery), sparse export, run
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from ...pruning.masks import MaskedTraining, apply_masks, current_masks, kept_co
 from ...pruning.sensitivity import check_sweep, sensitivity_scan, upper_bounds
 from ...pruning.sparse import file_size, save_sparse
 from ...runs import BaseSetup, fine_tune, start_run, timed
-from ...train import evaluate
+from ...train import evaluate, steps_per_epoch
 from .config import SensitivityConfig, WeightPruningConfig
 from .report import sensitivity_figure, write_figures
 
@@ -106,7 +105,7 @@ def finetune_masked(model: nn.Module, weights: dict[str, nn.Parameter], masks: d
     """Fine-tune with the masks enforced and connections recovered as configured (distilling from
     ``teacher`` if ``cfg.distill``); returns how many connections were recovered."""
     with MaskedTraining(weights, masks, cfg.recovery_rate, cfg.recovery_schedule, cfg.recovery_init,
-                        steps_per_epoch=math.ceil(len(data.train) / cfg.batch_size), epochs=cfg.finetune_epochs,
+                        steps_per_epoch=steps_per_epoch(data.train, cfg.batch_size), epochs=cfg.finetune_epochs,
                         seed=seed) as enforced:
         fine_tune(model, data, cfg, teacher, seed, desc, after_step=enforced.after_step)
     return enforced.recovered

@@ -50,7 +50,7 @@ def test_residual_channels_are_one_decision():
 def test_depthwise_convolutions_follow_the_filters_that_feed_them():
     model = build_model("mobilenetv2-cifar")
     structure = PrunableStructure(model, (3, 32, 32))
-    assert len(structure.depthwise) == 17 and not structure.ignored
+    assert not structure.ignored
     keep = kept_tensors(RatioSelection("l1").bind(model, structure).keep(np.full(len(structure.layers), 0.5)))
     pruned = physically_prune(model, structure, keep)
     depthwise = [m for m in pruned.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]

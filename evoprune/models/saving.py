@@ -59,25 +59,39 @@ def load_pruned(path: Path | str, model: nn.Module | None = None) -> nn.Module:
     return model.eval()
 
 
+def fit_to_weight(module: nn.Module, weight: torch.Tensor) -> bool:
+    """Set the size attributes of ``module`` to those of ``weight`` (its weight, or running mean,
+    as sliced), so that it runs with it; False for a module without such attributes."""
+    n = weight.shape[0]
+    if isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels == \
+            module.out_channels:  # depthwise: one group per kept channel
+        module.groups = module.in_channels = module.out_channels = n
+    elif isinstance(module, nn.Conv2d):
+        module.out_channels, module.in_channels = n, weight.shape[1] * module.groups
+    elif isinstance(module, nn.Linear):
+        module.out_features, module.in_features = weight.shape
+    elif isinstance(module, nn.modules.batchnorm._NormBase):  # BatchNorm, InstanceNorm
+        module.num_features = n
+    elif isinstance(module, nn.GroupNorm):  # pruned only with one group, or one group per channel
+        module.num_groups = n if module.num_groups == module.num_channels else module.num_groups
+        module.num_channels = n
+    elif isinstance(module, nn.LayerNorm):
+        module.normalized_shape = tuple(weight.shape)
+    elif isinstance(module, nn.PReLU):
+        module.num_parameters = n
+    else:
+        return False
+    return True
+
+
 def resize_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
-    """Give every conv, linear and batch-norm layer the channel counts found in ``state``."""
+    """Give every layer the channel counts found in ``state`` (sizes and tensors)."""
     for name, module in model.named_modules():
         prefix = f"{name}." if name else ""
         weight = state.get(prefix + "weight")
         if weight is None:
             weight = state.get(prefix + "running_mean")
-        if weight is None:
-            continue
-        if isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels == \
-                module.out_channels:  # depthwise: one group per kept channel
-            module.groups = module.in_channels = module.out_channels = weight.shape[0]
-        elif isinstance(module, nn.Conv2d):
-            module.out_channels, module.in_channels = weight.shape[0], weight.shape[1] * module.groups
-        elif isinstance(module, nn.Linear):
-            module.out_features, module.in_features = weight.shape
-        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.num_features = weight.shape[0]
-        else:
+        if weight is None or not fit_to_weight(module, weight):
             continue
         for key, tensor in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
             saved = state.get(prefix + key)

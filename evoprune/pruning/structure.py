@@ -2,6 +2,7 @@
 DependencyGraph, and the slicing of a state dict to the kept filters (no model copy)."""
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -11,10 +12,11 @@ from torch import nn
 
 from ..devices import device_of
 from ..errors import EvopruneError
+from ..models.saving import fit_to_weight
 
 # Parameters and buffers of each layer type, by the side of the channel they follow.
 _OUT = {nn.Conv2d: ("weight", "bias"), nn.Linear: ("weight", "bias"),
-        nn.modules.batchnorm._BatchNorm: ("weight", "bias", "running_mean", "running_var")}
+        nn.modules.batchnorm._NormBase: ("weight", "bias", "running_mean", "running_var")}  # BatchNorm, InstanceNorm
 _IN = {nn.Conv2d: ("weight",), nn.Linear: ("weight",)}
 
 
@@ -52,14 +54,60 @@ def is_depthwise(conv: nn.Conv2d) -> bool:
     return conv.groups > 1 and conv.groups == conv.out_channels == conv.in_channels
 
 
+def _own(module: nn.Module) -> dict[str, torch.Tensor]:
+    tensors = dict(module.named_parameters(recurse=False)) | dict(module.named_buffers(recurse=False))
+    return {k: t for k, t in tensors.items() if t is not None and k != "num_batches_tracked"}
+
+
+def _probed(module: nn.Module, prune) -> dict[str, int] | None:
+    """The dimension along which Torch-Pruning's pruner function ``prune`` shrinks each tensor of
+    ``module``, found by removing channel 0 from a copy; None where it cannot be sliced that way
+    (the pruner fails, changes a tensor otherwise, or resizes a layer that has no tensor to size
+    it by)."""
+    probe = copy.deepcopy(module)
+    try:
+        probe = prune(probe, [0]) or probe
+    except Exception:  # Torch-Pruning has no pruner for this layer type
+        return None
+    before, after = _own(module), _own(probe)
+    if before.keys() != after.keys():
+        return None
+    dims = {}
+    for key, tensor in before.items():
+        old, new = tensor.shape, after[key].shape
+        changed = [d for d in range(len(old)) if len(new) == len(old) and old[d] != new[d]]
+        if old == new:
+            continue
+        if len(changed) != 1 or old[changed[0]] - new[changed[0]] != 1:
+            return None
+        dims[key] = changed[0]
+    if not dims and probe.extra_repr() != module.extra_repr():
+        return None  # its sizes change, but it has no tensor to carry them
+    return dims
+
+
+def _unprunable(touched: list, grouped: set, names: dict) -> str | None:
+    """Why the channels shared by the layers ``touched`` cannot be removed one at a time, if so."""
+    if any(m in grouped for m in touched):
+        return "coupled to a grouped convolution"
+    for m in touched:
+        if isinstance(m, nn.GroupNorm) and 1 < m.num_groups < m.num_channels:
+            return (f"coupled to GroupNorm {names[m]!r}, whose {m.num_channels} channels are normalised in "
+                    f"{m.num_groups} groups")
+    return None
+
+
 class PrunableStructure:
     """The prunable conv layers of ``model`` and, for each, the (tensor, dim) entries it removes.
 
     Left out of the search, named in ``ignored`` with the reason in ``reasons``: the layers named
     in ``ignored`` (as Torch-Pruning's ``ignored_layers``), a conv whose channels are the model's
-    outputs, and every decision that would touch a grouped (not depthwise) convolution, whose
-    channels cannot be removed one at a time. Depthwise convolutions follow the layer that feeds
-    them: their channels go with its filters."""
+    outputs, and every decision that would touch a grouped (not depthwise) convolution or a
+    GroupNorm with several channels per group, whose channels cannot be removed one at a time, or
+    a layer Torch-Pruning cannot slice. Depthwise convolutions follow the layer that feeds them:
+    their channels go with its filters. Conv, Linear, BatchNorm and InstanceNorm tensors are
+    sliced by the tables above; any other layer (GroupNorm, LayerNorm, PReLU, ...) as
+    Torch-Pruning's own pruner for it slices it."""
 
     def __init__(self, model: nn.Module, input_shape: tuple[int, ...], ignored: tuple[str, ...] = ()):
         self.input_shape = tuple(input_shape)
@@ -80,7 +128,7 @@ class PrunableStructure:
         finally:
             model.train(was_training)
         grouped = {m for m in convs if m.groups > 1 and not is_depthwise(m)}
-        self.depthwise = [names[m] for m in convs if is_depthwise(m)]
+        self.resized: set[str] = set()  # every sliced layer: its sizes follow its tensors per candidate
         outputs = [m for m in convs if not graph.module2node[m].outputs]
         self.layers: list[PrunableLayer] = []
         self._slices: dict[tuple[str, int], list[_Slice]] = defaultdict(list)
@@ -96,17 +144,20 @@ class PrunableStructure:
         for group in groups:
             root = group[0].dep.target.module
             touched = [item.dep.target.module for item in group]
-            if any(m in grouped for m in touched):
-                self._leave_out(names[root], "coupled to a grouped convolution")
+            reason = _unprunable(touched, grouped, names)
+            if reason:
+                self._leave_out(names[root], reason)
                 continue
             layer = len(self.layers)
             self.layers.append(PrunableLayer(names[root], root.out_channels))
-            for item in group:
-                self._add(item, layer, names, graph)
-            if not any(dim == 1 and s.layer == layer for (_, dim), slices in self._slices.items() for s in slices):
+            reason = next(filter(None, (self._add(item, layer, names, graph) for item in group)), None)
+            if reason is None and not any(dim == 1 and s.layer == layer
+                                          for (_, dim), slices in self._slices.items() for s in slices):
                 # no layer consumes these channels: they reach the output (e.g. a logits conv
                 # before global pooling), and pruning them would change what the model predicts
-                self._drop_last(names[root])
+                reason = "its channels are the model's outputs"
+            if reason:
+                self._drop_last(names[root], reason)
         if not self.layers:
             left = "; ".join(f"{n}: {r}" for n, r in self.reasons.items())
             raise EvopruneError("the model has no prunable convolution layer (filter pruning needs at least one "
@@ -117,61 +168,61 @@ class PrunableStructure:
             self.ignored.append(name)
             self.reasons[name] = reason
 
-    def _add(self, item, layer: int, names: dict, graph) -> None:
+    def _add(self, item, layer: int, names: dict, graph) -> str | None:
+        """Record the entries of one coupled layer that decision ``layer`` removes; the reason
+        why the decision cannot be made, if it cannot."""
         module = item.dep.target.module
         if isinstance(module, nn.Module) and type(module).__module__.startswith("torch_pruning"):
-            return  # a traced functional op (flatten, add, cat, ...): it owns no tensor
+            return None  # a traced functional op (flatten, add, cat, ...): it owns no tensor
         if not isinstance(module, nn.Module) or module not in names:
-            raise EvopruneError(f"cannot slice {type(module).__name__} coupled to layer {self.layers[layer].name!r}")
+            return f"coupled to a {type(module).__name__} that is not a module of the model"
         handler = item.dep.handler
-        if graph.is_out_channel_pruning_fn(handler):
-            table, dim = _OUT, 0
-        elif graph.is_in_channel_pruning_fn(handler):
-            table, dim = _IN, 1
-        else:
-            table, dim = {}, 0
+        out = graph.is_out_channel_pruning_fn(handler)
+        table = _OUT if out else _IN if graph.is_in_channel_pruning_fn(handler) else {}
         keys = next((v for t, v in table.items() if isinstance(module, t)), None)
-        own = [k for k, _ in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False))
-               if k != "num_batches_tracked"]
-        if keys is None:
-            if own:
-                raise EvopruneError(f"cannot slice layer {names[module]!r} of type {type(module).__name__} "
-                                    f"coupled to {self.layers[layer].name!r}")
-            return  # a parameter-free op (activation, pooling, flatten, add): nothing to slice
+        if keys is not None:
+            dims = {k: 0 if out else 1 for k in keys if getattr(module, k, None) is not None}
+        else:
+            dims = _probed(module, handler)
+            if dims is None:
+                return f"coupled to layer {names[module]!r} ({type(module).__name__}), which cannot be sliced"
+        if dims:
+            self.resized.add(names[module])
         idxs = torch.as_tensor(item.idxs, dtype=torch.long)
         root = torch.as_tensor(item.root_idxs, dtype=torch.long)
         order = torch.argsort(idxs)
-        for key in keys:
-            tensor = getattr(module, key, None)
-            if tensor is None:
-                continue
+        for key, dim in dims.items():
             full = f"{names[module]}.{key}" if names[module] else key
             new = _Slice(layer, idxs[order], root[order])
             if any(s.layer == layer and torch.equal(s.idxs, new.idxs) for s in self._slices[(full, dim)]):
                 continue  # the same entries reached twice (a depthwise conv's input and output)
             self._slices[(full, dim)].append(new)
-            self._sizes[(full, dim)] = tensor.shape[dim]
+            self._sizes[(full, dim)] = getattr(module, key).shape[dim]
+        return None
 
-    def _drop_last(self, name: str) -> None:
+    def _drop_last(self, name: str, reason: str) -> None:
         layer = len(self.layers) - 1
         for key in list(self._slices):
             self._slices[key] = [s for s in self._slices[key] if s.layer != layer]
             if not self._slices[key]:
                 del self._slices[key]
         self.layers.pop()
-        self._leave_out(name, "its channels are the model's outputs")
+        self._leave_out(name, reason)
 
     def regroup(self, network: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
-        """Give the depthwise convolutions of ``network`` (this architecture, or a part of it with
-        the same module names) as many groups as ``state`` keeps channels, so it runs ``state``."""
-        for name in self.depthwise:
-            weight = state.get(f"{name}.weight")
+        """Give the layers of ``network`` (this architecture, or a part of it with the same module
+        names) whose sizes show in their forward pass (depthwise groups, GroupNorm, LayerNorm, ...)
+        the sizes of ``state``, so that it runs ``state``."""
+        for name in self.resized:
             try:
-                conv = network.get_submodule(name)
+                module = network.get_submodule(name)
             except AttributeError:
                 continue  # a part of the network without this layer (the shared prefix's suffix)
+            weight = state.get(f"{name}.weight" if name else "weight")
+            if weight is None:
+                weight = state.get(f"{name}.running_mean")
             if weight is not None:
-                conv.groups = conv.in_channels = conv.out_channels = weight.shape[0]
+                fit_to_weight(module, weight)
         return network
 
     @property

@@ -132,12 +132,20 @@ def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | N
                                              "data": source, "data_sizes": data.sizes(), "base_weights": base_weights,
                                              "versions": versions()})
             checkpoints.folder(out).mkdir()
+            _say_left_out(out, getattr(checked, "reasons", {}))
         _base_model(cfg, model, arch, data, timings, out, trains)
         check_learned(model, data.val, "the base model" if trains else f"the given {label}")
     # the stages after the base start from the same random state however the base was obtained
     # (trained, cached, or kept by a resumed run)
     seed_everything(cfg.seed)
     return BaseSetup(model.eval(), arch, data, checked, timings, source)
+
+
+def _say_left_out(out: Path, reasons: dict[str, str]) -> None:
+    """Name the layers the search cannot prune, and why (those the user asked to ignore aside)."""
+    unasked = {name: why for name, why in reasons.items() if why != "ignored as asked"}
+    if unasked:
+        warn(out, "left out of the search: " + "; ".join(f"{name} ({why})" for name, why in unasked.items()))
 
 
 def load_run_data(cfg: BaseModelConfig) -> DatasetSplits:

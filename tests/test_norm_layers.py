@@ -7,14 +7,15 @@ from torch import nn
 
 from evoprune.data.splits import TensorSplit
 from evoprune.fitness import FilterEvaluator
+from evoprune.methods.emofp import FilterSearchConfig, run_filter_search
 from evoprune.models import load_pruned, save_pruned
 from evoprune.pruning import PrunableStructure, RatioSelection, kept_tensors, physically_prune
 
 
 class NormNet(nn.Module):
-    def __init__(self):
+    def __init__(self, in_channels: int = 3):
         super().__init__()
-        self.conv1, self.norm1, self.act1 = nn.Conv2d(3, 8, 3, padding=1), nn.GroupNorm(1, 8), nn.PReLU(8)
+        self.conv1, self.norm1, self.act1 = nn.Conv2d(in_channels, 8, 3, padding=1), nn.GroupNorm(1, 8), nn.PReLU(8)
         self.conv2, self.norm2, self.act2 = nn.Conv2d(8, 8, 3, padding=1), nn.GroupNorm(8, 8), nn.PReLU()
         self.conv3, self.norm3 = nn.Conv2d(8, 16, 3, padding=1), nn.GroupNorm(4, 16)
         self.conv4 = nn.Conv2d(16, 8, 3, padding=1)
@@ -71,3 +72,16 @@ def test_sliced_candidate_is_the_pruned_network_and_reloads(tmp_path):
     reloaded = load_pruned(save_pruned(tmp_path / "m.pt", pruned, None), model=NormNet())
     with torch.no_grad():
         assert torch.equal(reloaded(x), logits)
+
+
+def test_a_run_names_the_layers_it_leaves_out_and_prunes_the_rest(tmp_path, mini, capsys):
+    torch.manual_seed(0)
+    cfg = FilterSearchConfig(cache_dir=None, epochs=1, train_given_model=True, pop_size=6, generations=2, select=1,
+                             finetune_epochs=1, max_drop=0.3, optimizer="adam", lr=0.003)
+    result = run_filter_search(cfg, tmp_path / "r", model=NormNet(in_channels=1), data=mini)
+    said = "left out of the search: conv3 (coupled to GroupNorm 'norm3'"
+    assert said in capsys.readouterr().err and said in (tmp_path / "r" / "warnings.txt").read_text()
+    assert result.base["layers"] == ["conv1", "conv2", "conv4"]
+    for _, row in result.finetuned.iterrows():
+        reloaded = load_pruned(tmp_path / "r" / row["model_file"], model=NormNet(in_channels=1))
+        assert reloaded.conv3.out_channels == 16 and reloaded.conv1.out_channels <= 8

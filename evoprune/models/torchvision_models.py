@@ -5,6 +5,8 @@ weights and ``num_classes`` from the data set; nothing is downloaded. To start f
 weights, pass ``--checkpoint`` (or a model of your own through the Python API)."""
 from __future__ import annotations
 
+import difflib
+
 from torch import nn
 
 from ..errors import EvopruneError
@@ -17,7 +19,10 @@ def torchvision_model(name: str, num_classes: int = 10, in_channels: int = 3) ->
 
     known = torchvision.models.list_models(module=torchvision.models)
     if name not in known:
-        raise EvopruneError(f"torchvision has no classification model {name!r}; known: {', '.join(known)}")
+        close = difflib.get_close_matches(name, known, n=4, cutoff=0.5)
+        hint = f"closest: {', '.join(close)}" if close else f"e.g. {', '.join(known[:4])}"
+        raise EvopruneError(f"torchvision has no classification model {name!r} ({hint}; {len(known)} in all, listed "
+                            "by torchvision.models.list_models(module=torchvision.models))")
     if in_channels != 3:
         raise EvopruneError(f"torchvision:{name} takes 3-channel images, the data have {in_channels} channel(s)")
     return torchvision.models.get_model(name, weights=None, num_classes=num_classes)

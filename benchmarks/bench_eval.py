@@ -1,7 +1,8 @@
 """Candidates per second: evoprune's evaluator against the naive way and against Torch-Pruning.
 
 Same run, same machine, same 50 seeded candidates (per-layer filter-pruning ratios in [0, 0.9]),
-same 5,000 validation images, for LeNet-5 and conv4:
+same 5,000 validation images, for LeNet-5 and conv4; and for resnet20 and vgg16 on the CIFAR-10
+subset (``--cifar``, 10 candidates on 500 validation images, base models trained 2 epochs):
 
   naive          copy.deepcopy the base model, mask the pruned filters (and their biases) with
                  torch.nn.utils.prune.ln_structured, evaluate through a DataLoader (batch 256)
@@ -10,11 +11,16 @@ same 5,000 validation images, for LeNet-5 and conv4:
                  no cache carried over); "+screen" adds the two-step screen
 
     python benchmarks/bench_eval.py --data-root ../shared/data/MNIST
+
+The naive yardstick masks each conv's own L1-smallest filters, while evoprune and Torch-Pruning
+remove the filters a coupled group's importance chooses and slice the BatchNorm after them too: on
+networks with BatchNorm or residual adds their accuracies differ by design (the |acc diff| columns).
 """
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,6 +32,8 @@ from evoprune.train import evaluate
 
 from common import trained_base
 from yardsticks import naive_accuracy
+
+CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-subset" / "cifar10_subset.npz"
 
 
 def naive(model, problem, kept, val):
@@ -99,16 +107,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", help="directory of the official MNIST IDX files (default: mnist-mini)")
     parser.add_argument("--candidates", type=int, default=50)
-    parser.add_argument("--models", default="lenet5,conv4")
+    parser.add_argument("--models", default="lenet5,conv4", help="MNIST rows ('': none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--screen", type=int, default=1000, help="subset size of the two-step screen")
+    parser.add_argument("--cifar", default=str(CIFAR_SUBSET), help="npz file of CIFAR-10 images ('none': no CIFAR "
+                        "rows; default: the 5,000-image subset beside the project)")
+    parser.add_argument("--cifar-models", default="resnet20,vgg16")
+    parser.add_argument("--cifar-candidates", type=int, default=10)
+    parser.add_argument("--cifar-val", type=int, default=500, help="CIFAR validation images")
     args = parser.parse_args()
     data = (load_dataset("mnist", args.data_root, val_size=5000) if args.data_root
             else load_dataset("mnist-mini", val_size=5000))
     ceiling = matmul_gflops()
     print(f"data: {data.name}, {len(data.val)} validation images; torch threads: {torch.get_num_threads()}")
     print(f"dense float32 matmul (2048^3): {ceiling:.1f} GFLOP/s on this machine\n")
-    rows = [bench(name, data, args.candidates, args.seed, args.screen) for name in args.models.split(",")]
+    rows = [bench(name, data, args.candidates, args.seed, args.screen) for name in args.models.split(",") if name]
+    if args.cifar != "none" and Path(args.cifar).is_file():
+        cifar = load_dataset(f"npz:{args.cifar}", val_size=args.cifar_val)
+        print(f"CIFAR rows: {cifar.name}, {len(cifar.val)} validation images")
+        rows += [bench(name, cifar, args.cifar_candidates, args.seed, args.cifar_val // 2)
+                 for name in args.cifar_models.split(",")]
     print(f"{'model':8} {'cands':>5} {'naive/s':>8} {'TP/s':>7} {'evoprune/s':>10} {'vs naive':>8} {'vs TP':>6} "
           f"{'GFLOP/s':>7} {'of matmul':>9} {'|acc diff| naive,TP':>19} {'+screen/s':>9} {'vs naive':>8} {'in full':>7}")
     for r in rows:

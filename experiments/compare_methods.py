@@ -12,6 +12,11 @@ Torch-Pruning). Every other method is held to at least that many filters pruned:
   cluster        clustering filter selection alone, the uniform ratio in every layer
   uniform-l1     the baseline
 
+Each search starts from the uniform allocations at the budgets plus random ones (as `evoprune
+filters --uniform-seeds` does), so the baseline's network is among the candidates it scores; per
+budget its --finalists best networks within the budget (by search fitness) are each fine-tuned, and
+the one most accurate on the validation split is kept (`evoprune filters --finalists`).
+
 Each chosen network is fine-tuned for --finetune-epochs, once with cross-entropy and once by
 distillation from the base model. Settings are chosen on the validation split; the test split is
 read only for the final table. Also reported: the rank correlation (Spearman) between each search
@@ -72,7 +77,9 @@ def search(model, data, structure, criterion, proxy, args):
                                    short_training=ShortTraining(data.train.subset(args.candidate_finetune),
                                                                 lr=args.finetune_lr) if proxy else None)
     start = time.perf_counter()
-    minimize(problem, default_algorithm(problem, args.pop_size), ("n_gen", args.generations), seed=0, verbose=False)
+    seeds = args.budgets if args.uniform_seeds else ()
+    minimize(problem, default_algorithm(problem, args.pop_size, seeds), ("n_gen", args.generations), seed=0,
+             verbose=False)
     return problem, time.perf_counter() - start
 
 
@@ -112,33 +119,38 @@ def compare(name, data, args):
     uniform = RatioSelection("l1").bind(model, structure)
     networks: dict[tuple[str, float], tuple] = {}  # (method, budget) -> kept filters, search seconds
     for budget in args.budgets:
-        networks[("uniform-l1", budget)] = (uniform.keep([budget] * len(structure.layers)), 0.0)
+        networks[("uniform-l1", budget)] = ([uniform.keep([budget] * len(structure.layers))], 0.0)
     if "cluster" in args.methods:
         clusters = selection_for("cluster", 0.99).bind(model, structure)
         for budget in args.budgets:
             start = time.perf_counter()
-            networks[("cluster", budget)] = (clusters.keep([budget] * len(structure.layers)), time.perf_counter() - start)
+            networks[("cluster", budget)] = ([clusters.keep([budget] * len(structure.layers))],
+                                             time.perf_counter() - start)
     for method, (criterion, proxy) in SEARCHES.items():
         if method not in args.methods:
             continue
         problem, seconds = search(model, data, structure, criterion, proxy, args)
         print(f"{name} {method}: {len(problem.evaluator.cache)} networks evaluated in {seconds:.0f} s")
         for budget in args.budgets:
-            kept = best_within(problem, sum(map(len, networks[("uniform-l1", budget)][0])))
+            kept = best_within(problem, sum(map(len, networks[("uniform-l1", budget)][0][0])))
             if kept is not None:
-                networks[(method, budget)] = (kept, seconds)
+                networks[(method, budget)] = (problem.finalists(kept, args.finalists), seconds)
     rows = []
     proxy_problem = FilterPruningProblem(model, data.val, max_drop=1.0, structure=structure,
                                          short_training=ShortTraining(data.train.subset(args.candidate_finetune),
                                                                       lr=args.finetune_lr))
-    for (method, budget), (kept, search_seconds) in networks.items():
-        plain, proxy = plain_and_proxy_fitness(model, data, structure, kept, proxy_problem)
+    for (method, budget), (finalists, search_seconds) in networks.items():
         for distill in (True,) if args.distill_only else (False, True):
-            row = finetuned_row(model, data, structure, kept, distill, args)
-            rows.append({"model": name, "method": method, "distill": distill, "budget_pct": 100 * budget, **row,
+            # every finalist fine-tuned alike; the most accurate on the validation split is kept
+            tuned = [finetuned_row(model, data, structure, kept, distill, args) for kept in finalists]
+            rank = max(range(len(tuned)), key=lambda i: (tuned[i]["val_acc"], -i))
+            plain, proxy = plain_and_proxy_fitness(model, data, structure, finalists[rank], proxy_problem)
+            finetune_seconds = sum(row["finetune_seconds"] for row in tuned)
+            rows.append({"model": name, "method": method, "distill": distill, "budget_pct": 100 * budget,
+                         **tuned[rank], "finalists": len(finalists), "finalist_rank": rank,
                          "base_test_acc": base_test, "val_acc_before_ft": plain, "val_acc_proxy": proxy,
                          "finetune_epochs": args.finetune_epochs, "search_seconds": round(search_seconds, 1),
-                         "seconds": round(search_seconds + row["finetune_seconds"], 1)})
+                         "seconds": round(search_seconds + finetune_seconds, 1)})
             print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rows[-1].items()))
     return pd.DataFrame(rows)
 
@@ -186,8 +198,8 @@ def md_table(frame: pd.DataFrame, digits: int = 4) -> str:
 
 def markdown(table: pd.DataFrame, corr: pd.DataFrame, args) -> str:
     cols = ["model", "method", "distill", "budget_pct", "kept_per_layer", "filters_pruned_pct", "params_pruned_pct",
-            "flops_pruned_pct", "base_test_acc", "test_acc", "finetune_epochs", "val_acc_before_ft", "val_acc_proxy",
-            "seconds"]
+            "flops_pruned_pct", "base_test_acc", "test_acc", "finetune_epochs", "finalists", "finalist_rank",
+            "val_acc_before_ft", "val_acc_proxy", "seconds"]
     lines = ["# Filter-pruning methods compared at matched budgets", "",
              f"Command: `python experiments/compare_methods.py {' '.join(args.argv)}`".rstrip(), "",
              "Accuracies are fractions; `test_acc` after fine-tuning for the same number of epochs "
@@ -210,6 +222,10 @@ def main(argv=None):
     parser.add_argument("--max-ratio", type=float, default=0.97)
     parser.add_argument("--candidate-finetune", type=int, default=2560)
     parser.add_argument("--finetune-epochs", type=int, default=1)
+    parser.add_argument("--finalists", type=int, default=4, help="a search's networks fine-tuned per budget (its "
+                        "best ones within the budget); the most accurate on the validation split is kept")
+    parser.add_argument("--uniform-seeds", action=argparse.BooleanOptionalAction, default=True,
+                        help="start each search from the uniform allocations at the budgets plus random ones")
     parser.add_argument("--finetune-lr", type=float, default=0.01)
     parser.add_argument("--distill-only", action="store_true", help="fine-tune by distillation only")
     parser.add_argument("--distill-weight", type=float, default=0.7)

@@ -139,6 +139,18 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         """Every distinct network evaluated on the whole split, with its objectives and constraint."""
         return [(kept, *self.objectives(kept)) for kept in self.evaluator.cache]
 
+    def finalists(self, kept: Kept, k: int) -> list[Kept]:
+        """``kept`` and up to ``k - 1`` more feasible networks evaluated in the search that are no
+        larger in any size objective, best search fitness first: the candidates to fine-tune for
+        the slot ``kept`` holds on the front, since the search's fitness only predicts which of
+        them is best after fine-tuning."""
+        f_kept, _ = self.objectives(kept)
+        size = [j for j, name in enumerate(self.objective_names) if name != "error"]
+        error = self.objective_names.index("error")
+        others = [(f[error], f[size].sum(), other) for other, f, g in self.evaluated()
+                  if other != kept and g[0] <= 0 and np.all(f[size] <= f_kept[size])]
+        return [kept] + [other for *_, other in sorted(others)[:k - 1]]
+
     def checkpoint_state(self) -> dict:
         """What a resumed search needs besides the algorithm: every network evaluated so far."""
         e = self.evaluator

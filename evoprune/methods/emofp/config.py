@@ -50,7 +50,13 @@ class FilterSearchConfig(FilterFineTuneConfig):
     pop_size: int = option(40, "population size of the evolutionary search", positive_int)
     generations: int = option(30, "generations of the evolutionary search", positive_int)
     eval_batch_size: int = option(250, "batch size of candidate evaluation", positive_int)
+    uniform_seeds: int = option(5, "uniform allocations (every layer pruned by the same ratio, ratios spread evenly up "
+                                "to max-ratio) placed in the initial population, so the front must beat uniform "
+                                "pruning (0: a random population only)", nonnegative_int)
     select: int = option(5, "number of models fine-tuned, spread uniformly along the front", positive_int)
+    finalists: int = option(1, "networks fine-tuned for each selected model: it and the next best ones the search "
+                            "evaluated that are no larger; the one most accurate on the validation split after "
+                            "fine-tuning is kept (1: the selected network only)", positive_int)
     dask: str | None = option(None, "evaluate candidates on a Dask cluster: local:N starts N local worker "
                               "processes, tcp://HOST:PORT joins a running scheduler (default: in this process)",
                               check_dask_address, kind=str)

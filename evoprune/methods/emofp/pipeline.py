@@ -14,6 +14,7 @@ from pymoo.core.algorithm import Algorithm
 from pymoo.core.callback import Callback
 from pymoo.core.duplicate import DefaultDuplicateElimination
 from pymoo.indicators.hv import HV
+from pymoo.operators.sampling.rnd import FloatRandomSampling
 from pymoo.util.ref_dirs import get_reference_directions
 import torch
 from torch import nn
@@ -28,6 +29,7 @@ from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import FilterPruningProblem
 from ...problems.filter_pruning import COLUMN, check_screen
+from ...problems.sampling import UniformSeeds, evenly_spaced_ratios
 from ...pruning import ClusterSelection, PrunableStructure, RatioSelection, format_kept, parse_kept
 from ...runs import BaseSetup, fine_tune, start_run, timed, warn
 from ...select import non_dominated, uniform_along_front
@@ -67,14 +69,19 @@ class HistoryRecorder(Callback):
             self.callback(algorithm)
 
 
-def default_algorithm(problem: FilterPruningProblem, pop_size: int) -> Algorithm:
-    """NSGA-II for two objectives, NSGA-III for more; members keeping the same filters are duplicates."""
+def default_algorithm(problem: FilterPruningProblem, pop_size: int, uniform_ratios=()) -> Algorithm:
+    """NSGA-II for two objectives, NSGA-III for more; members keeping the same filters are duplicates.
+    The initial population holds the uniform allocations at ``uniform_ratios`` (EMOFP's ratio
+    decision space only), the rest is random."""
     duplicates = DefaultDuplicateElimination(epsilon=0.5, func=problem.networks_of)
+    sampling = (UniformSeeds(uniform_ratios) if len(uniform_ratios) and isinstance(problem.selection, RatioSelection)
+                else FloatRandomSampling())
     if problem.n_obj == 2:
-        return NSGA2(pop_size=pop_size, eliminate_duplicates=duplicates)
+        return NSGA2(pop_size=pop_size, sampling=sampling, eliminate_duplicates=duplicates)
     partitions = max(1, round((pop_size * math.factorial(problem.n_obj - 1)) ** (1 / (problem.n_obj - 1))) - 1)
     ref_dirs = get_reference_directions("das-dennis", problem.n_obj, n_partitions=partitions)
-    return NSGA3(ref_dirs=ref_dirs, pop_size=max(pop_size, len(ref_dirs)), eliminate_duplicates=duplicates)
+    return NSGA3(ref_dirs=ref_dirs, pop_size=max(pop_size, len(ref_dirs)), sampling=sampling,
+                 eliminate_duplicates=duplicates)
 
 
 @dataclass
@@ -173,7 +180,8 @@ def _search(cfg: FilterSearchConfig, out: Path, setup: BaseSetup, algorithm: Alg
     save_pruned(out / "base_model.pt", model, arch, setup.meta(role="base", **base))
 
     with timed(timings, "search"):
-        algorithm = algorithm or default_algorithm(problem, cfg.pop_size)
+        algorithm = algorithm or default_algorithm(problem, cfg.pop_size,
+                                                   evenly_spaced_ratios(cfg.uniform_seeds, cfg.max_ratio))
         termination = termination or ("n_gen", cfg.generations)
         total = termination[1] if isinstance(termination, tuple) and termination[0] == "n_gen" else None
         with tqdm(total=total, desc="search", unit="gen", leave=False) as bar:
@@ -246,29 +254,43 @@ def pareto_table(problem: FilterPruningProblem, base: dict) -> pd.DataFrame:
 def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, setup: BaseSetup,
                       cfg: FilterSearchConfig, out: Path) -> pd.DataFrame:
     """Fine-tune each chosen network, starting from exactly the network the search scored; rows go
-    to ``finetuned.csv`` one by one, and those already there (a resumed run) are kept."""
+    to ``finetuned.csv`` one by one, and those already there (a resumed run) are kept. With
+    ``cfg.finalists`` > 1 the slot of each chosen network goes to the most accurate on the
+    validation split, after the same fine-tuning, of it and the next best no larger networks the
+    search evaluated (``FilterPruningProblem.finalists``)."""
     data = setup.data
     layers = [layer.name for layer in problem.structure.layers]
     done = pd.read_csv(out / "finetuned.csv") if (out / "finetuned.csv").is_file() else pd.DataFrame()
     rows = done.to_dict("records")
     todo = [(i, sol) for i, sol in chosen.iterrows() if i not in {row["pareto_row"] for row in rows}]
+    base_params, base_flops = problem.costs.params(problem.full), problem.costs.flops(problem.full)
     for front_id, sol in tqdm(todo, desc="fine-tune", leave=False):
         n = len(rows)  # the model's number: its file name and its seed
-        kept = parse_kept([sol[f"keep_{name}"] for name in layers])
-        pruned = problem.pruned_network(kept)
-        val_before = evaluate(pruned, data.val)["accuracy"]
-        before = evaluate(pruned, data.test)["accuracy"]
-        torch.manual_seed(cfg.seed + n)  # each model's own seed: a resumed run fine-tunes it alike
-        fine_tune(pruned, data, cfg, problem.evaluator.model, cfg.seed, f"fine-tune model {n}")
+        selected = parse_kept([sol[f"keep_{name}"] for name in layers])
+        best, scores = None, []
+        for rank, kept in enumerate(problem.finalists(selected, cfg.finalists)):
+            pruned = problem.pruned_network(kept)
+            val_before = evaluate(pruned, data.val)["accuracy"]
+            before = evaluate(pruned, data.test)["accuracy"]
+            torch.manual_seed(cfg.seed + n)  # each model's own seed: a resumed run fine-tunes it alike
+            fine_tune(pruned, data, cfg, problem.evaluator.model, cfg.seed, f"fine-tune model {n}")
+            val_after = evaluate(pruned, data.val)["accuracy"]
+            scores.append(val_after)
+            if best is None or val_after > best[0]:
+                best = (val_after, rank, kept, pruned, val_before, before)
+        val_after, rank, kept, pruned, val_before, before = best
         after = evaluate(pruned, data.test)["accuracy"]
         path = out / "models" / f"pruned_{n:02d}.pt"
-        row = {"model_file": str(path.relative_to(out)), "pareto_row": front_id,
+        row = {"model_file": str(path.relative_to(out)), "pareto_row": front_id, "finalist_rank": rank,
+               "finalists_val_accuracy": " ".join(f"{v:.4f}" for v in scores),
                **{f"kept_{name}": len(k) for name, k in zip(layers, kept)},
-               "filters_kept": sum(len(k) for k in kept), "filters_pruned_pct": 100 * (1 - sol["filters_kept_fraction"]),
+               "filters_kept": sum(len(k) for k in kept),
+               "filters_pruned_pct": 100 * (1 - problem.selection.kept_fraction(kept)),
                "val_accuracy_before": val_before, "test_accuracy_before": before,
-               "test_accuracy_after": after, "params": count_params(pruned),
-               "params_pruned_pct": 100 * (1 - sol["params_fraction"]), "flops": count_flops(pruned, data.input_shape),
-               "flops_pruned_pct": 100 * (1 - sol["flops_fraction"]),
+               "val_accuracy_after": val_after, "test_accuracy_after": after, "params": count_params(pruned),
+               "params_pruned_pct": 100 * (1 - problem.costs.params(kept) / base_params),
+               "flops": count_flops(pruned, data.input_shape),
+               "flops_pruned_pct": 100 * (1 - problem.costs.flops(kept) / base_flops),
                "latency_ms_per_batch256": latency_ms(pruned, data.input_shape)}
         save_pruned(path, pruned, setup.arch, setup.meta(role="pruned", test_accuracy=after,
                                                          kept=[list(k) for k in kept]))

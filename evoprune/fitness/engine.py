@@ -19,7 +19,7 @@ from torch.func import functional_call
 from ..data.splits import TensorSplit
 from ..pruning.batchnorm import BATCHNORM, remeasured_batchnorm
 from ..pruning.structure import PrunableStructure
-from .scoring import Fitness, as_input, score
+from .scoring import Fitness, Stop, as_input, score
 
 # Modules that act on each channel alone: a prunable layer's output through them can be computed
 # once for all filters and then sliced per candidate.
@@ -55,6 +55,7 @@ class StateEvaluator:
         self.batch_size = batch_size
         self.cache: dict[Hashable, Fitness] = {}
         self.subset_cache: dict[Hashable, Fitness] = {}
+        self.raced: dict[Hashable, Fitness] = {}  # partial results of races stopped early
         self.computed = 0  # evaluations actually run on the whole split
         self.computed_subset = 0
 
@@ -74,8 +75,8 @@ class StateEvaluator:
             cache[key] = fitness
         return fitness
 
-    def _score(self, forward: Callable, inputs: torch.Tensor, n: int | None) -> Fitness:
-        return score(forward, inputs, self.y, self.batch_size, n)
+    def _score(self, forward: Callable, inputs: torch.Tensor, n: int | None, stop: Stop | None = None) -> Fitness:
+        return score(forward, inputs, self.y, self.batch_size, n, stop)
 
 
 class FilterEvaluator(StateEvaluator):
@@ -181,26 +182,30 @@ class FilterEvaluator(StateEvaluator):
             return self._trained(keep).state_dict()
         return {**self.structure.slice_state(self.state, keep), **self._state(self._network(), keep)}
 
-    def compute(self, keep: list[torch.Tensor], n: int | None) -> Fitness:
-        """Fitness of one candidate, not cached (``evaluate`` caches)."""
+    def compute(self, keep: list[torch.Tensor], n: int | None, stop: Stop | None = None) -> Fitness:
+        """Fitness of one candidate, not cached (``evaluate`` caches); ``stop`` may end it early."""
         if self._trains(keep):
-            return self._score(self._trained(keep), self.x, n)
+            return self._score(self._trained(keep), self.x, n, stop)
         network = self._network()
         state = self._state(network, keep)
         if self.prefix_out is None:
-            return self._score(lambda x: functional_call(network, state, (x,)), self.inputs, n)
+            return self._score(lambda x: functional_call(network, state, (x,)), self.inputs, n, stop)
         channels = keep[0].to(self.x.device)
-        return self._score(lambda h: functional_call(network, state, (h.index_select(1, channels),)), self.inputs, n)
+        return self._score(lambda h: functional_call(network, state, (h.index_select(1, channels),)), self.inputs,
+                           n, stop)
 
     def evaluate(self, keep: list[torch.Tensor], key: Hashable | None = None, n: int | None = None) -> Fitness:
         """Fitness of the network keeping filters ``keep[i]`` of prunable layer i, on the whole
         split or on its first ``n`` images."""
         return self._cached(key, n, lambda: self.compute(keep, n))
 
-    def evaluate_many(self, keeps: list[list[torch.Tensor]], keys: list[Hashable], n: int | None = None) -> list[Fitness]:
-        """``evaluate`` for many candidates, the uncached ones in parallel."""
+    def evaluate_many(self, keeps: list[list[torch.Tensor]], keys: list[Hashable], n: int | None = None,
+                      stops: list[Stop | None] | None = None) -> list[Fitness]:
+        """``evaluate`` for many candidates, the uncached ones in parallel. ``stops[i]`` may end
+        candidate i's scoring early (a race); such a partial result is returned, not cached."""
         cache = self.cache if n is None else self.subset_cache
-        todo = [(keep, key) for keep, key in zip(keeps, keys) if key not in cache]
+        stop_of = dict(zip(keys, stops)) if stops is not None and self.remote is None else {}
+        todo = [(keep, key) for key, keep in dict(zip(keys, keeps)).items() if key not in cache]
         if self.remote is not None and todo:
             results = self.remote.compute_many([keep for keep, _ in todo], n)
         elif self.workers > 1 and len(todo) > 1:
@@ -208,19 +213,23 @@ class FilterEvaluator(StateEvaluator):
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                results = list(self._pool.map(lambda item: self.compute(item[0], n), todo))
+                results = list(self._pool.map(lambda item: self.compute(item[0], n, stop_of.get(item[1])), todo))
             finally:
                 torch.set_num_threads(threads)
         else:
-            results = None
-        for (_, key), fitness in zip(todo, results or []):
-            self._cached(key, n, lambda fitness=fitness: fitness)
-        return [self.evaluate(keep, key, n) for keep, key in zip(keeps, keys)]
+            results = [self.compute(keep, n, stop_of.get(key)) for keep, key in todo]
+        partial = {}
+        for (_, key), fitness in zip(todo, results):
+            if fitness.images is None:
+                self._cached(key, n, lambda fitness=fitness: fitness)
+            else:
+                partial[key] = fitness
+        return [partial[key] if key in partial else self.evaluate(keep, key, n) for keep, key in zip(keeps, keys)]
 
     def __getstate__(self):
         # shipped to Dask workers: the weights and images, not the caches, threads or the cluster,
         # nor the prefix's output (often many times the images' size: each worker runs the prefix)
-        state = dict(self.__dict__, cache={}, subset_cache={}, remote=None, _pool=None, prefix_out=None, inputs=None)
+        state = dict(self.__dict__, cache={}, subset_cache={}, raced={}, remote=None, _pool=None, prefix_out=None, inputs=None)
         del state["_local"]
         return state
 

@@ -36,6 +36,12 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
     ``screen``: evaluate every new network on the first ``screen`` validation images first, and on
     the whole split only if it could still be feasible and non-dominated (Hu et al.'s two-step
     approximate fitness), with a margin of ``screen_z`` binomial standard errors.
+    ``race``: score every new network batch by batch and stop as soon as it certainly cannot be
+    feasible or enter the front: the errors it already made exceed what the bound or the current
+    front allow even if it got every remaining image right, or, after ``race_min`` images, even
+    at ``race_z`` binomial standard errors above its accuracy so far (``race_z=inf``: the certain
+    bound only: every network dropped is infeasible or dominated). A stopped network's objectives
+    are its estimates so far, for the algorithm; it never enters the front.
     ``workers``: candidates evaluated side by side (default: torch's thread count).
     ``calibration``: training images on which BatchNorm statistics are re-measured per candidate.
     ``short_training``: fine-tune every candidate briefly before scoring it, so that the objectives
@@ -48,7 +54,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
     def __init__(self, model: nn.Module, val: TensorSplit, max_ratio: float = 0.95, max_drop: float = 0.01,
                  criterion: str | Importance = "l1", structure: PrunableStructure | None = None,
                  batch_size: int = 250, objectives: tuple[str, ...] = ("filters", "error"),
-                 screen: int | None = None, screen_z: float = 3.0, workers: int | None = None,
+                 screen: int | None = None, screen_z: float = 3.0, race: bool = False, race_z: float = 3.0,
+                 race_min: int = 500, workers: int | None = None,
                  calibration: TensorSplit | None = None, selection: FilterSelection | None = None,
                  short_training: ShortTraining | None = None, client=None):
         accuracy_drop("max_drop", max_drop)
@@ -66,6 +73,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         self.costs = CandidateCosts(model, self.structure)
         self.max_drop, self.objective_names = max_drop, tuple(objectives)
         self.screen, self.screen_z = screen, screen_z
+        self.race, self.race_z, self.race_min = race, race_z, race_min
         self.channels = tuple(int(c) for c in self.selection.channels)
         self.full = self.selection.full()
         self.base = self.fitness(self.full)
@@ -102,34 +110,53 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
     def _evaluate(self, X, out, *args, **kwargs):
         self.require_heavy_parts()
         networks = [self.keep(x) for x in np.atleast_2d(X)]
-        new = [k for k in dict.fromkeys(networks) if k not in self.evaluator.cache]
-        approx: dict[Kept, Fitness] = {}
+        new = [k for k in dict.fromkeys(networks) if k not in self.evaluator.cache and k not in self.raced]
+        approx: dict[Kept, Fitness] = dict(self.raced)  # a stopped network stays out of reach: the front only improves
         if self.screen and new:
             front = self._feasible_front()
             for kept, rough in zip(new, self.evaluate_networks(new, n=self.screen)):
                 if not self.could_matter(kept, rough, front):
                     approx[kept] = rough  # approximate fitness for the algorithm; never enters the front
-        self.evaluate_networks([k for k in new if k not in approx])
+        full = [k for k in new if k not in approx]
+        stops = None
+        if self.race and full:
+            front = self._feasible_front()
+            stops = [self._race_stop(k, front) for k in full]
+        for kept, fit in zip(full, self.evaluate_networks(full, stops=stops)):
+            if fit.images is not None:
+                approx[kept] = self.raced[kept] = fit
         results = [self.objectives(k, approx.get(k)) for k in networks]
         out["F"] = np.array([f for f, _ in results])
         out["G"] = np.array([g for _, g in results])
 
-    def evaluate_networks(self, networks: list[Kept], n: int | None = None) -> list[Fitness]:
-        """Fitness of many networks, distinct uncached ones evaluated in parallel."""
-        return self.evaluator.evaluate_many([kept_tensors(k) for k in networks], networks, n)
+    def evaluate_networks(self, networks: list[Kept], n: int | None = None, stops=None) -> list[Fitness]:
+        """Fitness of many networks, distinct uncached ones evaluated in parallel (``stops``: one
+        race-stopping rule per network, or None)."""
+        return self.evaluator.evaluate_many([kept_tensors(k) for k in networks], networks, n, stops)
+
+    def _race_stop(self, kept: Kept, front: np.ndarray):
+        """The rule that stops scoring ``kept`` once it is out of reach of feasibility and the front."""
+        total = len(self.evaluator.y)
+        f, _ = self.objectives(kept, self.base)  # its sizes; the error slot is set per check
+        error = self.objective_names.index("error")
+
+        def stop(correct: int, seen: int) -> bool:
+            best = (correct + total - seen) / total  # every remaining image right
+            if seen >= self.race_min and math.isfinite(self.race_z):
+                best = min(best, upper_accuracy(correct / seen, seen, self.race_z))
+            f[error] = 1 - best
+            return self.base.accuracy - best > self.max_drop or dominated(f, front)
+        return stop
 
     def could_matter(self, kept: Kept, rough: Fitness, front: np.ndarray) -> bool:
         """Whether a network screened on a subset could, on the whole split, be feasible and not
         dominated by ``front`` (objective vectors of feasible networks evaluated in full)."""
         n = min(self.screen, len(self.evaluator.y))
-        p = min(max(rough.accuracy, 1 / n), 1 - 1 / n)
-        margin = self.screen_z * math.sqrt(p * (1 - p) / n)
-        best_case = Fitness(min(1.0, rough.accuracy + margin), rough.loss)
+        best_case = Fitness(upper_accuracy(rough.accuracy, n, self.screen_z), rough.loss)
         if (self.base.accuracy - best_case.accuracy) - self.max_drop > 0:
             return False
         f, _ = self.objectives(kept, best_case)
-        dominated = np.any(np.all(front <= f, axis=1) & np.any(front < f, axis=1)) if len(front) else False
-        return not dominated
+        return not dominated(f, front)
 
     def _feasible_front(self) -> np.ndarray:
         rows = [f for f, g in (self.objectives(k) for k in self.evaluator.cache) if g[0] <= 0]
@@ -138,6 +165,11 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
     def evaluated(self) -> list[tuple[Kept, np.ndarray, np.ndarray]]:
         """Every distinct network evaluated on the whole split, with its objectives and constraint."""
         return [(kept, *self.objectives(kept)) for kept in self.evaluator.cache]
+
+    @property
+    def raced(self) -> dict[Kept, Fitness]:
+        """Networks a race stopped early, with their fitness on the images scored (shared by copies)."""
+        return self.evaluator.raced
 
     def finalists(self, kept: Kept, k: int) -> list[Kept]:
         """``kept`` and up to ``k - 1`` more feasible networks evaluated in the search that are no
@@ -155,7 +187,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         """What a resumed search needs besides the algorithm: every network evaluated so far."""
         e = self.evaluator
         return {"cache": e.cache, "subset_cache": e.subset_cache, "computed": e.computed,
-                "computed_subset": e.computed_subset, "costs": self.costs.cache}
+                "computed_subset": e.computed_subset, "costs": self.costs.cache, "raced": self.raced}
 
     def restore_checkpoint_state(self, state: dict) -> None:
         e = self.evaluator
@@ -163,6 +195,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         e.subset_cache.update(state["subset_cache"])
         e.computed, e.computed_subset = state["computed"], state["computed_subset"]
         self.costs.cache.update(state["costs"])
+        self.raced.update(state.get("raced", {}))
 
     def pruned_network(self, kept: Kept) -> nn.Module:
         """A physically pruned copy of the base model keeping ``kept``, with exactly the weights
@@ -170,6 +203,17 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         pruned = physically_prune(self.evaluator.model, self.structure, kept_tensors(kept))
         pruned.load_state_dict(self.evaluator.scored_state(kept_tensors(kept)))
         return pruned.eval()
+
+
+def upper_accuracy(accuracy: float, images: int, z: float) -> float:
+    """``z`` binomial standard errors above an accuracy measured on ``images`` images (at most 1)."""
+    p = min(max(accuracy, 1 / images), 1 - 1 / images)
+    return min(1.0, accuracy + z * math.sqrt(p * (1 - p) / images))
+
+
+def dominated(f: np.ndarray, front: np.ndarray) -> bool:
+    """Whether objective vector ``f`` is dominated by a row of ``front`` (all minimised)."""
+    return bool(len(front) and np.any(np.all(front <= f, axis=1) & np.any(front < f, axis=1)))
 
 
 def check_screen(screen: int | None, val_images: int) -> None:

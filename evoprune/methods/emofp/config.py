@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import (FilterFineTuneConfig, accuracy_drop, names_list, nonnegative_int, option, positive_int, ratio,
-                       screen_images, text)
+from ...config import (FilterFineTuneConfig, accuracy_drop, boolean, names_list, nonnegative_int, option,
+                       positive_int, ratio, screen_images, text)
 from ...errors import EvopruneError
 from ...fitness.distributed import check_dask_address
 
@@ -17,6 +17,12 @@ def _criterion(name, value):
         known = sorted([*IMPORTANCES.names(), "cluster"])
         raise EvopruneError(f"unknown importance criterion {value!r}; known: {', '.join(known)}")
     return value
+
+
+def _z(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise EvopruneError(f"{name} must be a positive number (inf allowed), got {value!r}")
+    return float(value)
 
 
 def _objectives(name, value):
@@ -42,6 +48,10 @@ class FilterSearchConfig(FilterFineTuneConfig):
     screen: int | None = option(None, "two-step fitness: first evaluate each network on this many validation "
                                 "images, and on all of them only if it could still be feasible and non-dominated "
                                 "(default: off)", screen_images, kind=str)
+    race: bool = option(False, "score each new network batch by batch and stop once it cannot be feasible or on the "
+                        "front (with --race-z confidence); its estimate so far goes to the search", boolean)
+    race_z: float = option(3.0, "binomial standard errors of the racing bound (inf: stop only when certain, so "
+                           "every network dropped is infeasible or dominated)", _z)
     bn_calibration: int = option(0, "re-measure each candidate's BatchNorm statistics on this many training images "
                                  "before evaluating it (0: off)", nonnegative_int)
     candidate_finetune: int = option(0, "fine-tune every candidate on this many training images (one pass) before "

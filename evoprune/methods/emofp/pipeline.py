@@ -53,7 +53,8 @@ class HistoryRecorder(Callback):
         row = {
             "generation": algorithm.n_gen,
             "evaluations": algorithm.evaluator.n_eval,
-            "distinct_networks": len(problem.evaluator.cache.keys() | problem.evaluator.subset_cache.keys()),
+            "distinct_networks": len(problem.evaluator.cache.keys() | problem.evaluator.subset_cache.keys()
+                                     | problem.raced.keys()),
             "full_evaluations": problem.evaluator.computed,
             "feasible_front_size": len(F),
             # every objective is a fraction of the base model (or an error rate): reference point 1
@@ -163,7 +164,8 @@ def build_problem(cfg: FilterSearchConfig, setup: BaseSetup, client=None) -> Fil
                  else RatioSelection(cfg.criterion, cfg.max_ratio))
     return FilterPruningProblem(setup.model, data.val, max_drop=cfg.max_drop, selection=selection,
                                 structure=setup.checked, batch_size=cfg.eval_batch_size,
-                                objectives=tuple(cfg.objectives), screen=cfg.screen,
+                                objectives=tuple(cfg.objectives), screen=cfg.screen, race=cfg.race,
+                                race_z=cfg.race_z,
                                 calibration=data.train.subset(cfg.bn_calibration) if cfg.bn_calibration else None,
                                 short_training=short_training(cfg, data), client=client)
 

@@ -14,8 +14,9 @@ Torch-Pruning). Every other method is held to at least that many filters pruned:
 
 Each search starts from the uniform allocations at the budgets plus random ones (as `evoprune
 filters --uniform-seeds` does), so the baseline's network is among the candidates it scores; per
-budget its --finalists best networks within the budget (by search fitness) are each fine-tuned, and
-the one most accurate on the validation split is kept (`evoprune filters --finalists`).
+budget the network of best search fitness within the budget and the --finalists - 1 next best that
+keep no more filters, parameters or FLOPs are each fine-tuned, and the one most accurate on the
+validation split is kept (as `evoprune filters --finalists` does).
 
 Each chosen network is fine-tuned for --finetune-epochs, once with cross-entropy and once by
 distillation from the base model. Settings are chosen on the validation split; the test split is

@@ -19,18 +19,20 @@ def searched(trained_lenet5, mini):
 
 def test_finalists_are_the_network_then_the_best_no_larger_feasible_ones(searched):
     feasible = [(k, f) for k, f, g in searched.evaluated() if g[0] <= 0]
-    kept = max(feasible, key=lambda item: item[1][0])[0]  # the largest feasible network: many fit under it
-    finalists = searched.finalists(kept, 4)
-    assert finalists[0] == kept and len(finalists) == 4 and len(set(finalists)) == 4
-    size = searched.objectives(kept)[0][0]
-    errors = []
-    for other in finalists[1:]:
-        f, g = searched.objectives(other)
-        assert f[0] <= size and g[0] <= 0
-        errors.append(f[1])
+    sizes = {k: searched._sizes(k) for k, _ in feasible}
+    # a mid-sized feasible network: some feasible networks are larger, several are no larger
+    ordered = sorted(feasible, key=lambda item: item[1][0])
+    kept = ordered[len(ordered) // 2][0]
+    smaller = [k for k, _ in feasible if k != kept and np.all(sizes[k] <= sizes[kept])]
+    larger = [k for k, _ in feasible if k != kept and not np.all(sizes[k] <= sizes[kept])]
+    assert len(smaller) >= 3 and larger
+    finalists = searched.finalists(kept, 3)
+    assert finalists[0] == kept and len(finalists) == 3 and not set(finalists) & set(larger)
+    errors = [searched.objectives(k)[0][1] for k in finalists[1:]]
     assert errors == sorted(errors)
-    better = [f[1] for k, f in feasible if k not in finalists and f[0] <= size]
-    assert all(e >= errors[-1] for e in better)  # nothing left out beats the last finalist
+    assert all(searched.objectives(k)[0][1] >= errors[-1] for k in smaller if k not in finalists)
+    without = searched.finalists(kept, 3, exclude={finalists[1]})
+    assert without[:2] == [kept, finalists[2]] and finalists[1] not in without and len(without) == 3
     assert searched.finalists(kept, 1) == [kept]
 
 
@@ -47,5 +49,10 @@ def test_a_run_keeps_the_finalist_most_accurate_on_validation_after_fine_tuning(
         assert row["finalist_rank"] == int(np.argmax(scores))
         model = load_pruned(out / row["model_file"])
         assert evaluate(model, mini.val)["accuracy"] == pytest.approx(row["val_accuracy_after"], abs=1e-9)
-        assert sum(m.out_channels for m in model.modules() if hasattr(m, "out_channels")) == row["filters_kept"]
+        kept = parse_kept([row["keep_0"], row["keep_2"]])
+        assert [len(k) for k in kept] == [model[0].out_channels, model[2].out_channels]
+        assert [row["kept_0"], row["kept_2"]] == [len(k) for k in kept]
+        assert row["params"] == sum(p.numel() for p in model.parameters())
     assert (finetuned["finalists_val_accuracy"].str.split().str.len() > 1).any()
+    networks = list(zip(finetuned["keep_0"], finetuned["keep_2"]))
+    assert len(set(networks)) == len(networks)  # no network fills two slots

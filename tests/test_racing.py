@@ -45,14 +45,41 @@ def test_only_networks_out_of_reach_are_dropped_and_the_rest_score_exactly(train
     assert misses == 0 if math.isinf(z) else misses <= 1
     for kept in raced.evaluator.cache:  # every network scored in full has its exact fitness
         assert raced.fitness(kept) == exact.fitness(kept)
-    F_raced, F_exact = raced.evaluate(second)[0], exact.evaluate(second)[0]
-    assert np.array_equal(F_raced[:, 0], F_exact[:, 0])
+    (F_raced, G_raced), (F_exact, G_exact) = raced.evaluate(second, return_values_of=["F", "G"]), \
+        exact.evaluate(second, return_values_of=["F", "G"])
+    whole = np.array([raced.keep(x) not in raced.raced for x in second])
+    assert whole.any() and not whole.all()
+    assert np.array_equal(F_raced[whole], F_exact[whole]) and np.array_equal(G_raced[whole], G_exact[whole])
 
 
-def test_a_dropped_network_is_not_scored_again(trained_lenet5, mini, population):
+def test_a_dropped_network_is_not_scored_again(trained_lenet5, mini, population, monkeypatch):
     problem = FilterPruningProblem(trained_lenet5, mini.val.subset(1000), max_ratio=0.9, max_drop=0.03, race=True,
                                    race_min=250, batch_size=125)
     problem.evaluate(population)
-    before = dict(problem.raced), problem.evaluator.computed
+    assert problem.raced
+    calls = []
+    compute = problem.evaluator.compute
+    monkeypatch.setattr(problem.evaluator, "compute", lambda *a, **k: calls.append(1) or compute(*a, **k))
     problem.evaluate(population)
-    assert problem.raced == before[0] and problem.evaluator.computed == before[1]
+    assert calls == []
+
+
+def test_a_network_dominated_by_fewer_than_keep_dominated_scored_ones_races_on(trained_lenet5, mini):
+    """So that the finalists fine-tuned per selected network stay scored in full."""
+    val = mini.val.subset(1000)
+    kept = ((0, 1, 2), tuple(range(10)))
+    front = np.array([[0.05, 0.1], [0.1, 0.2], [0.15, 0.3], [0.9, 0.0]])  # the first three dominate a bad network
+    for keep_dominated, stops in ((3, True), (4, False)):
+        problem = FilterPruningProblem(trained_lenet5, val, max_drop=1.0, race=True, race_z=math.inf,
+                                       keep_dominated=keep_dominated)
+        stop = problem._race_stop(kept, front)
+        assert stop(correct=500, seen=1000) is stops  # error at least 0.5 whatever the rest gives
+        assert stop(correct=1000, seen=1000) is False  # could still be error 0
+
+
+def test_race_is_refused_with_dask():
+    from evoprune.methods.emofp import FilterSearchConfig
+    from evoprune.errors import EvopruneError
+
+    with pytest.raises(EvopruneError, match="race cannot be combined with dask"):
+        FilterSearchConfig(race=True, dask="local:2").validate()

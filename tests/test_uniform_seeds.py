@@ -37,3 +37,11 @@ def test_the_search_scores_every_uniform_network_in_its_first_generation(problem
 def test_an_algorithm_without_seeds_samples_at_random(problem):
     algorithm = default_algorithm(problem, 8)
     assert not isinstance(algorithm.initialization.sampling, UniformSeeds)
+
+
+def test_more_seeds_than_the_population_is_refused():
+    from evoprune.errors import EvopruneError
+    from evoprune.methods.emofp import FilterSearchConfig
+
+    with pytest.raises(EvopruneError, match="uniform_seeds 9 is more than pop_size 8"):
+        FilterSearchConfig(uniform_seeds=9, pop_size=8).validate()

@@ -202,7 +202,8 @@ class FilterEvaluator(StateEvaluator):
     def evaluate_many(self, keeps: list[list[torch.Tensor]], keys: list[Hashable], n: int | None = None,
                       stops: list[Stop | None] | None = None) -> list[Fitness]:
         """``evaluate`` for many candidates, the uncached ones in parallel. ``stops[i]`` may end
-        candidate i's scoring early (a race); such a partial result is returned, not cached."""
+        candidate i's scoring early (a race); such a partial result is returned and kept in
+        ``raced``, never in the cache of whole-split results."""
         cache = self.cache if n is None else self.subset_cache
         stop_of = dict(zip(keys, stops)) if stops is not None and self.remote is None else {}
         todo = [(keep, key) for key, keep in dict(zip(keys, keeps)).items() if key not in cache]
@@ -218,13 +219,13 @@ class FilterEvaluator(StateEvaluator):
                 torch.set_num_threads(threads)
         else:
             results = [self.compute(keep, n, stop_of.get(key)) for keep, key in todo]
-        partial = {}
         for (_, key), fitness in zip(todo, results):
             if fitness.images is None:
                 self._cached(key, n, lambda fitness=fitness: fitness)
             else:
-                partial[key] = fitness
-        return [partial[key] if key in partial else self.evaluate(keep, key, n) for keep, key in zip(keeps, keys)]
+                self.raced[key] = fitness
+        return [self.raced[key] if key not in cache and key in self.raced else self.evaluate(keep, key, n)
+                for keep, key in zip(keeps, keys)]
 
     def __getstate__(self):
         # shipped to Dask workers: the weights and images, not the caches, threads or the cluster,

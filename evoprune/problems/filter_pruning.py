@@ -35,13 +35,16 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
 
     ``screen``: evaluate every new network on the first ``screen`` validation images first, and on
     the whole split only if it could still be feasible and non-dominated (Hu et al.'s two-step
-    approximate fitness), with a margin of ``screen_z`` binomial standard errors.
+    approximate fitness), with a margin of ``screen_z`` binomial standard errors; "non-dominated"
+    here means dominated by fewer than ``keep_dominated`` scored networks (set it to the number of
+    finalists fine-tuned per selected network, so that those stay scored in full).
     ``race``: score every new network batch by batch and stop as soon as it certainly cannot be
     feasible or enter the front: the errors it already made exceed what the bound or the current
     front allow even if it got every remaining image right, or, after ``race_min`` images, even
-    at ``race_z`` binomial standard errors above its accuracy so far (``race_z=inf``: the certain
-    bound only: every network dropped is infeasible or dominated). A stopped network's objectives
-    are its estimates so far, for the algorithm; it never enters the front.
+    at ``race_z`` binomial standard errors above its accuracy so far, a margin applied at each
+    check, batch by batch (``race_z=inf``: the certain bound only, so every network dropped is
+    infeasible or dominated). "Out of the front" is meant as for ``screen``. A stopped network's
+    objectives are its estimates so far, for the algorithm; it never enters the front.
     ``workers``: candidates evaluated side by side (default: torch's thread count).
     ``calibration``: training images on which BatchNorm statistics are re-measured per candidate.
     ``short_training``: fine-tune every candidate briefly before scoring it, so that the objectives
@@ -55,7 +58,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
                  criterion: str | Importance = "l1", structure: PrunableStructure | None = None,
                  batch_size: int = 250, objectives: tuple[str, ...] = ("filters", "error"),
                  screen: int | None = None, screen_z: float = 3.0, race: bool = False, race_z: float = 3.0,
-                 race_min: int = 500, workers: int | None = None,
+                 race_min: int = 500, keep_dominated: int = 1, workers: int | None = None,
                  calibration: TensorSplit | None = None, selection: FilterSelection | None = None,
                  short_training: ShortTraining | None = None, client=None):
         accuracy_drop("max_drop", max_drop)
@@ -69,11 +72,14 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
                                          calibration.x if calibration is not None else None,
                                          short_training=short_training)
         if client is not None:
+            if race:
+                raise EvopruneError("race cannot be combined with a Dask client: a Dask worker scores whole networks")
             self.evaluator.remote = DaskEvaluation(client, self.evaluator)
         self.costs = CandidateCosts(model, self.structure)
         self.max_drop, self.objective_names = max_drop, tuple(objectives)
         self.screen, self.screen_z = screen, screen_z
         self.race, self.race_z, self.race_min = race, race_z, race_min
+        self.keep_dominated = keep_dominated
         self.channels = tuple(int(c) for c in self.selection.channels)
         self.full = self.selection.full()
         self.base = self.fitness(self.full)
@@ -111,7 +117,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         self.require_heavy_parts()
         networks = [self.keep(x) for x in np.atleast_2d(X)]
         new = [k for k in dict.fromkeys(networks) if k not in self.evaluator.cache and k not in self.raced]
-        approx: dict[Kept, Fitness] = dict(self.raced)  # a stopped network stays out of reach: the front only improves
+        # a stopped network stays out of reach (the front only improves) unless scored in full since
+        approx: dict[Kept, Fitness] = {k: v for k, v in self.raced.items() if k not in self.evaluator.cache}
         if self.screen and new:
             front = self._feasible_front()
             for kept, rough in zip(new, self.evaluate_networks(new, n=self.screen)):
@@ -124,7 +131,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
             stops = [self._race_stop(k, front) for k in full]
         for kept, fit in zip(full, self.evaluate_networks(full, stops=stops)):
             if fit.images is not None:
-                approx[kept] = self.raced[kept] = fit
+                approx[kept] = fit
         results = [self.objectives(k, approx.get(k)) for k in networks]
         out["F"] = np.array([f for f, _ in results])
         out["G"] = np.array([g for _, g in results])
@@ -145,7 +152,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
             if seen >= self.race_min and math.isfinite(self.race_z):
                 best = min(best, upper_accuracy(correct / seen, seen, self.race_z))
             f[error] = 1 - best
-            return self.base.accuracy - best > self.max_drop or dominated(f, front)
+            return self.base.accuracy - best > self.max_drop or dominated(f, front, self.keep_dominated)
         return stop
 
     def could_matter(self, kept: Kept, rough: Fitness, front: np.ndarray) -> bool:
@@ -156,7 +163,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         if (self.base.accuracy - best_case.accuracy) - self.max_drop > 0:
             return False
         f, _ = self.objectives(kept, best_case)
-        return not dominated(f, front)
+        return not dominated(f, front, self.keep_dominated)
 
     def _feasible_front(self) -> np.ndarray:
         rows = [f for f, g in (self.objectives(k) for k in self.evaluator.cache) if g[0] <= 0]
@@ -171,17 +178,28 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         """Networks a race stopped early, with their fitness on the images scored (shared by copies)."""
         return self.evaluator.raced
 
-    def finalists(self, kept: Kept, k: int) -> list[Kept]:
-        """``kept`` and up to ``k - 1`` more feasible networks evaluated in the search that are no
-        larger in any size objective, best search fitness first: the candidates to fine-tune for
-        the slot ``kept`` holds on the front, since the search's fitness only predicts which of
-        them is best after fine-tuning."""
-        f_kept, _ = self.objectives(kept)
-        size = [j for j, name in enumerate(self.objective_names) if name != "error"]
+    def finalists(self, kept: Kept, k: int, exclude=()) -> list[Kept]:
+        """``kept`` and up to ``k - 1`` more feasible networks scored in full in the search that
+        keep no more filters, parameters or FLOPs (nor more of any other size objective), best
+        search fitness first, ``exclude`` left out: the candidates to fine-tune for the slot
+        ``kept`` holds on the front, since the search's fitness only predicts which of them is
+        best after fine-tuning."""
+        if k <= 1:
+            return [kept]
+        size = self._sizes(kept)
         error = self.objective_names.index("error")
-        others = [(f[error], f[size].sum(), other) for other, f, g in self.evaluated()
-                  if other != kept and g[0] <= 0 and np.all(f[size] <= f_kept[size])]
+        others = [(f[error], float(np.sum(self._sizes(other))), other) for other, f, g in self.evaluated()
+                  if other != kept and other not in exclude and g[0] <= 0 and np.all(self._sizes(other) <= size)]
         return [kept] + [other for *_, other in sorted(others)[:k - 1]]
+
+    def _sizes(self, kept: Kept) -> np.ndarray:
+        """Filters, parameters and FLOPs kept (and latency, if an objective), as fractions of the base."""
+        c = self.costs
+        sizes = [self.selection.kept_fraction(kept), c.params(kept) / c.params(self.full),
+                 c.flops(kept) / c.flops(self.full)]
+        if "latency" in self.objective_names:
+            sizes.append(c.latency_ms(kept) / c.latency_ms(self.full))
+        return np.array(sizes)
 
     def checkpoint_state(self) -> dict:
         """What a resumed search needs besides the algorithm: every network evaluated so far."""
@@ -211,9 +229,9 @@ def upper_accuracy(accuracy: float, images: int, z: float) -> float:
     return min(1.0, accuracy + z * math.sqrt(p * (1 - p) / images))
 
 
-def dominated(f: np.ndarray, front: np.ndarray) -> bool:
-    """Whether objective vector ``f`` is dominated by a row of ``front`` (all minimised)."""
-    return bool(len(front) and np.any(np.all(front <= f, axis=1) & np.any(front < f, axis=1)))
+def dominated(f: np.ndarray, front: np.ndarray, times: int = 1) -> bool:
+    """Whether objective vector ``f`` is dominated by at least ``times`` rows of ``front`` (all minimised)."""
+    return bool(len(front) and np.sum(np.all(front <= f, axis=1) & np.any(front < f, axis=1)) >= times)
 
 
 def check_screen(screen: int | None, val_images: int) -> None:

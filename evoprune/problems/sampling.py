@@ -21,7 +21,7 @@ class UniformSeeds(Sampling):
 
     def _do(self, problem, n_samples, *args, random_state=None, **kwargs):
         seeds = np.clip(self.ratios[:n_samples, None] * np.ones(problem.n_var), problem.xl, problem.xu)
-        rest = self.random._do(problem, n_samples - len(seeds), random_state=random_state)
+        rest = self.random.do(problem, n_samples - len(seeds), random_state=random_state).get("X")
         return np.vstack([seeds, np.reshape(rest, (-1, problem.n_var))])
 
 

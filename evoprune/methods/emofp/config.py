@@ -72,5 +72,10 @@ class FilterSearchConfig(FilterFineTuneConfig):
                               check_dask_address, kind=str)
 
     def check(self):
+        if self.uniform_seeds > self.pop_size:
+            raise EvopruneError(f"uniform_seeds {self.uniform_seeds} is more than pop_size {self.pop_size}")
+        if self.race and self.dask:
+            raise EvopruneError(f"race cannot be combined with dask {self.dask!r}: a Dask worker scores whole "
+                                "networks; leave out one of them")
         if self.screen is not None and self.val_size is not None and self.screen >= self.val_size:
             raise EvopruneError(f"screen {self.screen} must be smaller than val_size {self.val_size}")

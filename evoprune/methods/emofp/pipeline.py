@@ -165,7 +165,7 @@ def build_problem(cfg: FilterSearchConfig, setup: BaseSetup, client=None) -> Fil
     return FilterPruningProblem(setup.model, data.val, max_drop=cfg.max_drop, selection=selection,
                                 structure=setup.checked, batch_size=cfg.eval_batch_size,
                                 objectives=tuple(cfg.objectives), screen=cfg.screen, race=cfg.race,
-                                race_z=cfg.race_z,
+                                race_z=cfg.race_z, keep_dominated=cfg.finalists,
                                 calibration=data.train.subset(cfg.bn_calibration) if cfg.bn_calibration else None,
                                 short_training=short_training(cfg, data), client=client)
 
@@ -266,21 +266,27 @@ def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, setup
     rows = done.to_dict("records")
     todo = [(i, sol) for i, sol in chosen.iterrows() if i not in {row["pareto_row"] for row in rows}]
     base_params, base_flops = problem.costs.params(problem.full), problem.costs.flops(problem.full)
+    # no network is fine-tuned for two slots: the chosen ones and the earlier winners are taken
+    taken = {parse_kept([sol[f"keep_{name}"] for name in layers]) for _, sol in chosen.iterrows()}
+    taken |= {parse_kept([row[f"keep_{name}"] for name in layers]) for row in rows if f"keep_{layers[0]}" in row}
     for front_id, sol in tqdm(todo, desc="fine-tune", leave=False):
         n = len(rows)  # the model's number: its file name and its seed
         selected = parse_kept([sol[f"keep_{name}"] for name in layers])
         best, scores = None, []
-        for rank, kept in enumerate(problem.finalists(selected, cfg.finalists)):
+        for rank, kept in enumerate(problem.finalists(selected, cfg.finalists, exclude=taken)):
             pruned = problem.pruned_network(kept)
-            val_before = evaluate(pruned, data.val)["accuracy"]
-            before = evaluate(pruned, data.test)["accuracy"]
+            scored = copy.deepcopy(pruned.state_dict())  # as the search scored it, for the figures before
             torch.manual_seed(cfg.seed + n)  # each model's own seed: a resumed run fine-tunes it alike
             fine_tune(pruned, data, cfg, problem.evaluator.model, cfg.seed, f"fine-tune model {n}")
-            val_after = evaluate(pruned, data.val)["accuracy"]
-            scores.append(val_after)
-            if best is None or val_after > best[0]:
-                best = (val_after, rank, kept, pruned, val_before, before)
-        val_after, rank, kept, pruned, val_before, before = best
+            scores.append(evaluate(pruned, data.val)["accuracy"])
+            if best is None or scores[-1] > scores[best[0]]:
+                best = (rank, kept, pruned, scored)
+        rank, kept, pruned, scored = best
+        taken.add(kept)
+        after_state = copy.deepcopy(pruned.state_dict())
+        pruned.load_state_dict(scored)
+        val_before, before = evaluate(pruned, data.val)["accuracy"], evaluate(pruned, data.test)["accuracy"]
+        pruned.load_state_dict(after_state)
         after = evaluate(pruned, data.test)["accuracy"]
         path = out / "models" / f"pruned_{n:02d}.pt"
         row = {"model_file": str(path.relative_to(out)), "pareto_row": front_id, "finalist_rank": rank,
@@ -289,11 +295,12 @@ def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, setup
                "filters_kept": sum(len(k) for k in kept),
                "filters_pruned_pct": 100 * (1 - problem.selection.kept_fraction(kept)),
                "val_accuracy_before": val_before, "test_accuracy_before": before,
-               "val_accuracy_after": val_after, "test_accuracy_after": after, "params": count_params(pruned),
+               "val_accuracy_after": scores[rank], "test_accuracy_after": after, "params": count_params(pruned),
                "params_pruned_pct": 100 * (1 - problem.costs.params(kept) / base_params),
                "flops": count_flops(pruned, data.input_shape),
                "flops_pruned_pct": 100 * (1 - problem.costs.flops(kept) / base_flops),
-               "latency_ms_per_batch256": latency_ms(pruned, data.input_shape)}
+               "latency_ms_per_batch256": latency_ms(pruned, data.input_shape),
+               **{f"keep_{name}": text for name, text in zip(layers, format_kept(kept))}}
         save_pruned(path, pruned, setup.arch, setup.meta(role="pruned", test_accuracy=after,
                                                          kept=[list(k) for k in kept]))
         rows.append(row)

@@ -230,7 +230,8 @@ class FilterEvaluator(StateEvaluator):
     def __getstate__(self):
         # shipped to Dask workers: the weights and images, not the caches, threads or the cluster,
         # nor the prefix's output (often many times the images' size: each worker runs the prefix)
-        state = dict(self.__dict__, cache={}, subset_cache={}, raced={}, remote=None, _pool=None, prefix_out=None, inputs=None)
+        state = dict(self.__dict__, cache={}, subset_cache={}, raced={}, remote=None, _pool=None, prefix_out=None,
+                     inputs=None)
         del state["_local"]
         return state
 

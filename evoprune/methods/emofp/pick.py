@@ -68,7 +68,8 @@ def pick(run_dir: str | Path, by: str, value=None, model: nn.Module | None = Non
     """Choose a network from the front of the finished run in ``run_dir`` (see ``choose``), fine-tune
     it as the run fine-tuned its selected models unless its slot already was (then the slot's row
     is returned: with ``finalists`` its network may be another, no larger in filters, parameters
-    and FLOPs, that did better on the validation split), and return its row of ``finetuned.csv``. A run made with the caller's own model or data needs them again."""
+    and FLOPs, that did better on the validation split), and return its row of ``finetuned.csv``.
+    A run made with the caller's own model or data needs them again."""
     run_dir = Path(run_dir)
     run = read_run(run_dir)
     if checkpoints.is_unfinished(run_dir):

@@ -40,7 +40,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
     finalists fine-tuned per selected network, so that those stay scored in full).
     ``race``: score every new network batch by batch and stop as soon as it certainly cannot be
     feasible or enter the front: the errors it already made exceed what the bound or the current
-    front allow even if it got every remaining image right, or, after ``race_min`` images, even
+    front allow even if it got every remaining image right, or, after ``race_min`` images (default
+    500, or a fifth of a smaller split), even
     at ``race_z`` binomial standard errors above its accuracy so far, a margin applied at each
     check, batch by batch (``race_z=inf``: the certain bound only, so every network dropped is
     infeasible or dominated). "Out of the front" is meant as for ``screen``. A stopped network's
@@ -58,7 +59,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
                  criterion: str | Importance = "l1", structure: PrunableStructure | None = None,
                  batch_size: int = 250, objectives: tuple[str, ...] = ("filters", "error"),
                  screen: int | None = None, screen_z: float = 3.0, race: bool = False, race_z: float = 3.0,
-                 race_min: int = 500, keep_dominated: int = 1, workers: int | None = None,
+                 race_min: int | None = None, keep_dominated: int = 1, workers: int | None = None,
                  calibration: TensorSplit | None = None, selection: FilterSelection | None = None,
                  short_training: ShortTraining | None = None, client=None):
         accuracy_drop("max_drop", max_drop)
@@ -78,7 +79,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         self.costs = CandidateCosts(model, self.structure)
         self.max_drop, self.objective_names = max_drop, tuple(objectives)
         self.screen, self.screen_z = screen, screen_z
-        self.race, self.race_z, self.race_min = race, race_z, race_min
+        self.race, self.race_z = race, race_z
+        self.race_min = race_min if race_min is not None else min(500, len(val) // 5)
         self.keep_dominated = keep_dominated
         self.channels = tuple(int(c) for c in self.selection.channels)
         self.full = self.selection.full()

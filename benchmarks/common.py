@@ -15,10 +15,11 @@ from evoprune.runs import train_base
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # yardsticks live with the tests
 
 
-def trained_base(name: str, data: DatasetSplits, epochs: int) -> torch.nn.Module:
-    """``name`` trained for ``epochs`` on ``data`` (seed 0), from the same cache as ``evoprune filters``."""
+def trained_base(name: str, data: DatasetSplits, epochs: int, **training) -> torch.nn.Module:
+    """``name`` trained for ``epochs`` on ``data`` (seed 0; other ``training`` settings as the
+    run options name them), from the same cache as ``evoprune filters``."""
     arch = {"name": name, "kwargs": {"num_classes": data.num_classes, "in_channels": data.input_shape[0]}}
     torch.manual_seed(0)
     model = build_model(name, **arch["kwargs"])
-    train_base(BaseModelConfig(model=name, dataset=data.name, epochs=epochs), model, arch, data, {})
+    train_base(BaseModelConfig(model=name, dataset=data.name, epochs=epochs, **training), model, arch, data, {})
     return model.eval()

@@ -28,7 +28,7 @@ def test_search_with_candidate_finetuning_runs_end_to_end(tmp_path):
     out = tmp_path / "proxy"
     assert main(["filters", "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--epochs", "1", "--pop-size", "6",
                  "--generations", "2", "--select", "2", "--finetune-epochs", "1", "--max-drop", "0.05",
-                 "--max-ratio", "0.9", "--candidate-finetune", "640"]) == 0
+                 "--max-ratio", "0.9", "--candidate-finetune", "640", "--finalists", "1"]) == 0
     assert json.loads((out / "config.json").read_text())["settings"]["candidate_finetune"] == 640
     finetuned = pd.read_csv(out / "finetuned.csv")
     pareto = pd.read_csv(out / "pareto.csv").set_index(pd.RangeIndex(len(pd.read_csv(out / "pareto.csv"))))

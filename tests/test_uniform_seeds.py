@@ -39,9 +39,15 @@ def test_an_algorithm_without_seeds_samples_at_random(problem):
     assert not isinstance(algorithm.initialization.sampling, UniformSeeds)
 
 
-def test_more_seeds_than_the_population_is_refused():
-    from evoprune.errors import EvopruneError
-    from evoprune.methods.emofp import FilterSearchConfig
+def test_a_population_smaller_than_the_seeds_still_spans_up_to_max_ratio(tmp_path):
+    from evoprune.cli import main
 
-    with pytest.raises(EvopruneError, match="uniform_seeds 9 is more than pop_size 8"):
-        FilterSearchConfig(uniform_seeds=9, pop_size=8).validate()
+    out = tmp_path / "run"
+    assert main(["filters", "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--epochs", "1", "--pop-size", "3",
+                 "--generations", "1", "--select", "1", "--finalists", "1", "--finetune-epochs", "1",
+                 "--max-ratio", "0.9", "--max-drop", "1.0"]) == 0
+    import pandas as pd
+
+    pareto = pd.read_csv(out / "pareto.csv")
+    ratios = set(pareto["ratio_0"].round(6)) | set(pareto["ratio_2"].round(6))
+    assert 0.9 in ratios and ratios <= {0.0, 0.3, 0.6, 0.9}  # the three seeds (and the base), none random

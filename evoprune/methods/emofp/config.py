@@ -61,8 +61,8 @@ class FilterSearchConfig(FilterFineTuneConfig):
     generations: int = option(30, "generations of the evolutionary search", positive_int)
     eval_batch_size: int = option(250, "batch size of candidate evaluation", positive_int)
     uniform_seeds: int = option(5, "uniform allocations (every layer pruned by the same ratio, ratios spread evenly up "
-                                "to max-ratio) placed in the initial population, so the front must beat uniform "
-                                "pruning (0: a random population only)", nonnegative_int)
+                                "to max-ratio; at most pop-size of them) placed in the initial population, so the "
+                                "front must beat uniform pruning (0: a random population only)", nonnegative_int)
     select: int = option(5, "number of models fine-tuned, spread uniformly along the front", positive_int)
     finalists: int = option(3, "networks fine-tuned for each selected model: it and the next best ones the search "
                             "evaluated that are no larger; the one most accurate on the validation split after "
@@ -72,8 +72,6 @@ class FilterSearchConfig(FilterFineTuneConfig):
                               check_dask_address, kind=str)
 
     def check(self):
-        if self.uniform_seeds > self.pop_size:
-            raise EvopruneError(f"uniform_seeds {self.uniform_seeds} is more than pop_size {self.pop_size}")
         if self.race and self.dask:
             raise EvopruneError(f"race cannot be combined with dask {self.dask!r}: a Dask worker scores whole "
                                 "networks; leave out one of them")

@@ -183,7 +183,8 @@ def _search(cfg: FilterSearchConfig, out: Path, setup: BaseSetup, algorithm: Alg
 
     with timed(timings, "search"):
         algorithm = algorithm or default_algorithm(problem, cfg.pop_size,
-                                                   evenly_spaced_ratios(cfg.uniform_seeds, cfg.max_ratio))
+                                                   evenly_spaced_ratios(min(cfg.uniform_seeds, cfg.pop_size),
+                                                                        cfg.max_ratio))
         termination = termination or ("n_gen", cfg.generations)
         total = termination[1] if isinstance(termination, tuple) and termination[0] == "n_gen" else None
         with tqdm(total=total, desc="search", unit="gen", leave=False) as bar:

@@ -190,8 +190,9 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
             return [kept]
         size = self._sizes(kept)
         error = self.objective_names.index("error")
-        others = [(f[error], float(np.sum(self._sizes(other))), other) for other, f, g in self.evaluated()
-                  if other != kept and other not in exclude and g[0] <= 0 and np.all(self._sizes(other) <= size)]
+        candidates = [(f[error], self._sizes(other), other) for other, f, g in self.evaluated()
+                      if other != kept and other not in exclude and g[0] <= 0]
+        others = [(e, float(s.sum()), other) for e, s, other in candidates if np.all(s <= size)]
         return [kept] + [other for *_, other in sorted(others)[:k - 1]]
 
     def _sizes(self, kept: Kept) -> np.ndarray:

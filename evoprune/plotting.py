@@ -1,28 +1,25 @@
-"""Matplotlib set up for files (no display needed) and the helpers every report uses."""
+"""The figure helpers every report uses. Figures are made without pyplot, so writing them needs no
+display and leaves the caller's matplotlib backend (a notebook's inline plots) alone."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: runs on machines without a display
-import matplotlib.pyplot as plt  # noqa: E402
+from .io import save_figure
 
-from .io import save_figure  # noqa: E402
-
-__all__ = ["plt", "finish", "figure"]
+__all__ = ["finish", "figure"]
 
 
 def figure(width: float = 6.4, height: float = 4.4, ncols: int = 1):
     """A new figure with ``ncols`` axes side by side."""
-    return plt.subplots(1, ncols, figsize=(width, height))
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots(1, ncols)
 
 
-def finish(fig, path: Path, grid: bool = True) -> Path:
-    """Grid every axis, write the figure atomically to ``path`` and free it."""
+def finish(fig: Figure, path: Path, grid: bool = True) -> Path:
+    """Grid every axis and write the figure atomically to ``path``."""
     if grid:
         for ax in fig.axes:
             ax.grid(alpha=0.3, which="both")
-    save_figure(path, fig)
-    plt.close(fig)
-    return path
+    return save_figure(path, fig)

@@ -34,6 +34,10 @@ def test_constraints_choose_the_network_the_user_asked_for(run_dir):
     limit = pareto["params"].median()
     i = choose(pareto, ("filters", "error"), "max-params", limit)
     assert pareto.loc[i, "val_error"] == pareto[pareto["params"] <= limit]["val_error"].min()
+    filters = int(pareto["filters_kept"].median())
+    i = choose(pareto, ("filters", "error"), "max-filters", filters)
+    assert pareto.loc[i, "filters_kept"] <= filters
+    assert pareto.loc[i, "val_error"] == pareto[pareto["filters_kept"] <= filters]["val_error"].min()
 
 
 def test_weights_move_the_choice_along_the_front(run_dir):

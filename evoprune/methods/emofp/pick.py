@@ -24,7 +24,9 @@ from .config import FilterSearchConfig
 from .pipeline import build_problem, finetune_selected
 from .report import read_run
 
-BY = ("knee", "asf", "pseudo-weights", "max-drop", "max-params")
+BY = ("knee", "asf", "pseudo-weights", "max-drop", "max-params", "max-filters")
+# a bound on one column of the front: the most accurate network within it
+SIZE_BOUNDS = {"max-params": "params", "max-filters": "filters_kept"}
 
 
 def choose(pareto: pd.DataFrame, objectives: tuple[str, ...], by: str, value=None) -> int:
@@ -34,7 +36,8 @@ def choose(pareto: pd.DataFrame, objectives: tuple[str, ...], by: str, value=Non
     - ``asf`` / ``pseudo-weights``: pymoo's achievement scalarisation or pseudo-weights, with
       ``value`` one weight per objective (how much it matters), in the order of ``objectives``;
     - ``max-drop``: the smallest network whose validation accuracy drop is at most ``value``;
-    - ``max-params``: the most accurate network with at most ``value`` parameters.
+    - ``max-params`` / ``max-filters``: the most accurate network with at most ``value``
+      parameters / filters kept.
     Objectives are normalised to the front's range before the first three."""
     if by not in BY:
         raise EvopruneError(f"unknown choice {by!r}; known: {', '.join(BY)}")
@@ -54,8 +57,8 @@ def choose(pareto: pd.DataFrame, objectives: tuple[str, ...], by: str, value=Non
              if by == "asf" else PseudoWeights(weights).do(F))
         return int(pareto.index[int(i)])
     limit = _number(value, by)
-    column, allowed = ("accuracy_drop", pareto["accuracy_drop"] <= limit) if by == "max-drop" else \
-        ("params", pareto["params"] <= limit)
+    column = SIZE_BOUNDS.get(by, "accuracy_drop")
+    allowed = pareto[column] <= limit
     if not allowed.any():
         raise EvopruneError(f"no network on the front has {column} <= {limit:g} (smallest: "
                             f"{pareto[column].min():g})")

@@ -2,6 +2,7 @@
 on full MNIST, then pruned by DENNC. Writes experiments/results/dennc_mnist.csv and .md.
 
     python experiments/dennc_mnist.py [--data-root ../shared/data/MNIST] [--runs runs/dennc_mnist]
+    python experiments/dennc_mnist.py --quick --results DIR     # smoke run on the bundled mnist-mini
 """
 from __future__ import annotations
 
@@ -41,9 +42,11 @@ SETTINGS = {
 COMMON = dict(dataset="mnist", val_size=5000, seed=0, s_min=0.0, s_max=3.0, sweep_steps=16, layer_drop=0.05,
               max_drop=0.01, accept_drop=0.002, patience=4, target_compression=60.0, min_gain=0.02,
               finetune_lr=0.05, recovery_rate=0.001, recovery_schedule="once", recovery_init=0.0)
+QUICK = dict(dataset="mnist-mini", val_size=None, epochs=1, rounds=1, pop_size=6, generations=2, finetune_epochs=1,
+             max_drop=0.05, sweep_steps=4, search_val_size=None)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> pd.DataFrame | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data" / "MNIST"),
                         help="directory of the MNIST IDX files (default: ../shared/data/MNIST beside the repo)")
@@ -55,21 +58,24 @@ def main() -> None:
                         help="torch CPU threads (default: torch's); 1 avoids oversubscription on a shared machine")
     parser.add_argument("--tables-only", action="store_true",
                         help="rewrite dennc_mnist.md from dennc_mnist.csv and the run directories in --runs")
-    args = parser.parse_args()
+    parser.add_argument("--results", default=str(RESULTS), help="where the tables and figures are written")
+    parser.add_argument("--quick", action="store_true", help="smoke run on the bundled mnist-mini, tiny settings")
+    args = parser.parse_args(argv)
+    results, stem = Path(args.results), "dennc_mnist_quick" if args.quick else "dennc_mnist"
     if args.tables_only:
-        ours = pd.read_csv(RESULTS / "dennc_mnist.csv")
-        write_text(RESULTS / "dennc_mnist.md", markdown(ours, [_summary(Path(args.runs), m) for m in ours["model"]],
-                                                           args.threads))
+        ours = pd.read_csv(results / f"{stem}.csv")
+        write_text(results / f"{stem}.md", markdown(ours, [_summary(Path(args.runs), m) for m in ours["model"]],
+                                                    args.threads))
         for name in ours["model"]:
-            keep_artifacts(Path(args.runs) / name)
-        return
+            keep_artifacts(Path(args.runs) / name, results / stem)
+        return ours
     if args.threads:
         torch.set_num_threads(args.threads)
 
     rows, summaries = [], []
     for name in args.models.split(","):
-        cfg = WeightPruningConfig(model=name, data_root=args.data_root, cache_dir=args.cache_dir,
-                                  **COMMON, **SETTINGS[name])
+        cfg = WeightPruningConfig(model=name, data_root=None if args.quick else args.data_root,
+                                  cache_dir=args.cache_dir, **{**COMMON, **SETTINGS[name], **(QUICK if args.quick else {})})
         start = time.perf_counter()
         result = run_dennc(cfg, Path(args.runs) / name)
         seconds = time.perf_counter() - start
@@ -84,14 +90,15 @@ def main() -> None:
                      "seconds_sensitivity": t["sensitivity"], "seconds_search": t["search"],
                      "seconds_finetune": t["finetune"]})
         summaries.append(_summary(Path(args.runs), name))
-        keep_artifacts(result.out)
-        write_csv(RESULTS / "dennc_mnist.csv", pd.DataFrame(rows))
-        write_text(RESULTS / "dennc_mnist.md", markdown(pd.DataFrame(rows), summaries, args.threads))
+        keep_artifacts(result.out, results / stem)
+        write_csv(results / f"{stem}.csv", pd.DataFrame(rows))
+        write_text(results / f"{stem}.md", markdown(pd.DataFrame(rows), summaries, args.threads))
+    return pd.DataFrame(rows)
 
 
-def keep_artifacts(run_dir: Path) -> None:
-    """Copy a run's small tables and figures to experiments/results/dennc_mnist/<model>/."""
-    dest = RESULTS / "dennc_mnist" / run_dir.name
+def keep_artifacts(run_dir: Path, folder: Path) -> None:
+    """Copy a run's small tables and figures to ``folder``/<model>/."""
+    dest = folder / run_dir.name
     for name in ("rounds.csv", "layers.csv", "result.json", "figures/sensitivity.png", "figures/rounds.png",
                  "figures/kept_per_layer.png"):
         data = (run_dir / name).read_bytes()

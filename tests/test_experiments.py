@@ -1,0 +1,80 @@
+"""Every experiment script runs end to end with --quick and writes the table its results file
+promises: the columns, accuracies as fractions, and rows that agree with the run directories."""
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evoprune.data import load_dataset
+from evoprune.methods.emofp.report import read_run
+from evoprune.models import load_pruned
+from evoprune.train import evaluate
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def script(name):
+    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fractions(column: pd.Series) -> bool:
+    return bool(((column >= 0) & (column <= 1)).all())
+
+
+def test_emofp_mnist_reports_the_most_pruned_network_within_the_bound(tmp_path):
+    emofp = script("emofp_mnist")
+    table = emofp.main(["--quick", "--models", "conv1", "--runs", str(tmp_path / "runs"),
+                        "--results", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), "--max-picks", "2"])
+    written = pd.read_csv(tmp_path / "emofp_mnist_quick.csv")
+    assert list(written.columns[:6]) == ["model", "filters_base", "filters_kept", "filters_pruned_pct",
+                                         "base_test_acc", "pruned_test_acc"]
+    assert fractions(written["base_test_acc"]) and fractions(written["pruned_test_acc"])
+    row = table.iloc[0]
+    run = read_run(tmp_path / "runs" / "conv1")
+    tuned = run["finetuned"]
+    within = tuned[run["base"]["val_accuracy"] - tuned["val_accuracy_after"] <= emofp.BOUND["conv1"] + 1e-12]
+    assert row["filters_kept"] == within["filters_kept"].min()  # chosen on the validation split
+    assert 1 <= row["bisection_picks"] <= 2 or len(within) == 0
+    model = load_pruned(tmp_path / "runs" / "conv1" / row["model_file"])
+    assert evaluate(model, load_dataset("mnist-mini").test)["accuracy"] == pytest.approx(row["pruned_test_acc"])
+    assert "| conv1 | 64 -> " in (tmp_path / "emofp_mnist_quick.md").read_text()
+
+
+def test_dennc_mnist_quick_writes_its_table(tmp_path):
+    table = script("dennc_mnist").main(["--quick", "--models", "lenet300", "--runs", str(tmp_path / "runs"),
+                                        "--results", str(tmp_path)])
+    written = pd.read_csv(tmp_path / "dennc_mnist_quick.csv")
+    assert list(written.columns[:4]) == ["model", "compression", "base_test_acc", "pruned_test_acc"]
+    assert fractions(written["pruned_test_acc"]) and (written["compression"] >= 1).all()
+    assert table["model"].tolist() == ["lenet300"]
+    assert (tmp_path / "dennc_mnist_quick" / "lenet300" / "rounds.csv").is_file()
+
+
+def test_compare_methods_quick_writes_matched_budgets(tmp_path):
+    script("compare_methods").main(["--quick", "--models", "lenet5", "--methods", "uniform-l1,emofp",
+                                    "--budgets", "0.5", "--out", str(tmp_path), "--cache-dir", str(tmp_path / "cache")])
+    table = pd.read_csv(tmp_path / "compare_methods_quick.csv")
+    needed = ["model", "method", "distill", "filters_pruned_pct", "params_pruned_pct", "flops_pruned_pct",
+              "base_test_acc", "test_acc", "finetune_epochs", "seconds"]
+    assert set(needed) <= set(table.columns)
+    assert set(table["method"]) == {"uniform-l1", "emofp"} and fractions(table["test_acc"])
+    uniform, emofp = (table[(table["method"] == m) & ~table["distill"]].iloc[0] for m in ("uniform-l1", "emofp"))
+    assert emofp["filters_pruned_pct"] >= uniform["filters_pruned_pct"]  # held to at least the baseline's budget
+    assert (tmp_path / "compare_methods_quick" / "compare_lenet5.png").is_file()
+
+
+def test_cifar10_quick_runs_the_filter_methods_on_the_subset(tmp_path):
+    cifar = script("cifar10")
+    if not cifar.SUBSET.is_file():
+        pytest.skip(f"the CIFAR-10 subset is not beside the project ({cifar.SUBSET.name})")
+    table = cifar.main(["--quick", "--models", "resnet20", "--methods", "cluster,channels", "--runs",
+                        str(tmp_path / "runs"), "--results", str(tmp_path)])
+    assert table["method"].tolist() == ["clustering", "GA channels"]
+    assert fractions(table["pruned_test_acc"]) and (table["filters_pruned_pct"] > 0).all()
+    # each saved model, reloaded as a user would, scores as the run said
+    assert (table["reloaded_test_acc"] == table["pruned_test_acc"]).all()
+    assert "resnet20 | evoprune clustering" in (tmp_path / "cifar10_quick.md").read_text()

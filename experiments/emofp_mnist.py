@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from evoprune import checkpoints
-from evoprune.io import write_csv, write_text
+from evoprune.io import atomic_write, write_csv, write_text
 from evoprune.methods import resume
 from evoprune.methods.emofp import FilterSearchConfig, run_filter_search
 from evoprune.methods.emofp.pick import pick
@@ -64,27 +64,39 @@ def within(row, base_val: float, bound: float) -> bool:
     return base_val - row["val_accuracy_after"] <= bound + 1e-12
 
 
-def bisect_front(out: Path, bound: float, max_picks: int) -> int:
+def picked(run: dict) -> int:
+    """How many networks were fine-tuned by `pick`, beyond the run's own selected ones."""
+    return len(run["finetuned"]) - min(run["config"]["settings"]["select"], len(run["pareto"]))
+
+
+def bisect_front(out: Path, bound: float, max_picks: int) -> None:
     """Fine-tune front networks (by `pick`) until the smallest one within ``bound`` on validation is
-    pinned between adjacent front networks; returns how many were picked."""
+    pinned between adjacent front networks, or ``max_picks`` networks were picked."""
     run = read_run(out)
     base_val = run["base"]["val_accuracy"]
     counts = sorted(run["pareto"]["filters_kept"].unique())
-    for picks in range(max_picks + 1):
-        tuned = read_run(out)["finetuned"]
+    while picked(run := read_run(out)) < max_picks:
+        tuned = run["finetuned"]
         ok = tuned[[within(r, base_val, bound) for _, r in tuned.iterrows()]]["filters_kept"]
         smallest_ok = ok.min() if len(ok) else max(counts) + 1
         bad = tuned[tuned["filters_kept"] < smallest_ok]["filters_kept"]
         largest_bad = bad.max() if len(bad) else -1
         between = [c for c in counts if largest_bad < c < smallest_ok]
-        if not between or picks == max_picks:
-            return picks
+        if not between:
+            return
         pick(out, "max-filters", between[len(between) // 2])
-    return max_picks
 
 
-def table_row(name: str, out: Path, bound: float, picks: int, seconds: float) -> dict:
+def keep_artifacts(run_dir: Path, folder: Path) -> None:
+    """Copy a run's tables and trade-off figure to ``folder``/<model>/."""
+    for name in ("pareto.csv", "finetuned.csv", "history.csv", "figures/tradeoff.png"):
+        data = (run_dir / name).read_bytes()
+        atomic_write(folder / run_dir.name / Path(name).name, lambda tmp: tmp.write_bytes(data))
+
+
+def table_row(name: str, out: Path, bound: float, seconds: float) -> dict:
     run = read_run(out)
+    picks = picked(run)
     base, tuned = run["base"], run["finetuned"]
     ok = tuned[[within(r, base["val_accuracy"], bound) for _, r in tuned.iterrows()]]
     total = sum(base["filters"])
@@ -153,16 +165,20 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args.dataset, args.data_root = ("mnist-mini", None) if args.quick else ("mnist", args.data_root)
     args.search = {**SEARCH, **QUICK} if args.quick else SEARCH
     args.base_epochs = {name: 1 for name in BASE_EPOCHS} if args.quick else BASE_EPOCHS
+    stem = "emofp_mnist_quick" if args.quick else "emofp_mnist"
+    table_file = Path(args.results) / f"{stem}.csv"
+    # a run reused from --runs keeps the seconds it took the first time, plus this invocation's
+    earlier = pd.read_csv(table_file).set_index("run")["seconds"].to_dict() if table_file.is_file() else {}
     rows = []
     for name in args.models:
-        start = time.perf_counter()
+        start = time.perf_counter() - earlier.get(str(Path(args.runs) / name), 0)
         out = run_model(name, args)
-        picks = bisect_front(out, BOUND[name], args.max_picks)
-        rows.append(table_row(name, out, BOUND[name], picks, time.perf_counter() - start))
+        bisect_front(out, BOUND[name], args.max_picks)
+        rows.append(table_row(name, out, BOUND[name], time.perf_counter() - start))
+        keep_artifacts(out, Path(args.results) / stem)
         print(rows[-1])
     table = pd.DataFrame(rows)
-    stem = "emofp_mnist_quick" if args.quick else "emofp_mnist"
-    write_csv(Path(args.results) / f"{stem}.csv", table)
+    write_csv(table_file, table)
     write_text(Path(args.results) / f"{stem}.md", markdown(table, args))
     return table
 

@@ -139,6 +139,12 @@ def markdown(table: pd.DataFrame, args) -> str:
                      f"| {r.filters_pruned_pct:.1f} % | {published} | {getattr(r, 'params_pruned_pct', 0):.1f} % "
                      f"| {getattr(r, 'flops_pruned_pct', 0):.1f} % | {100 * r.base_test_acc:.2f} -> "
                      f"{100 * r.pruned_test_acc:.2f} % | {drop:.2f} | {'yes' if meets else 'no' + short} |")
+    lines += ["", "'Meets' asks for at least the published share of filters pruned at a test drop of at most 0.5 "
+              "points (conv1..conv4) or 1 point (LeNet-5). Per model: "
+              + "; ".join(f"{r.model} {r.networks_finetuned} networks fine-tuned ({r.bisection_picks} by the "
+                          f"bisection), {r.seconds / 60:.0f} min" for r in table.itertuples())
+              + f"; {table['seconds'].sum() / 60:.0f} min in all. Each run's front, fine-tuned models, history and "
+              "trade-off figure are in `emofp_mnist/<model>/`."]
     return "\n".join(lines) + "\n"
 
 

@@ -232,7 +232,8 @@ def markdown(ours: pd.DataFrame, args, tag: str) -> str:
     lines += ["", "Published (full CIFAR-10):", "", "| network | method | figure |", "|---|---|---|"]
     lines += [f"| {net} | {method} | {figure} |" for net, method, figure in PUBLISHED]
     command = " ".join(["python experiments/cifar10.py", *args.argv])
-    lines += ["", f"Measured with `{command}` (settings in the script's SETTINGS['{args.settings}'], with the "
+    lines += ["", f"Last command: `{command}`; the rows of networks and methods it did not name are kept from "
+              f"earlier commands (settings in the script's SETTINGS['{args.settings}'], with the "
               "per-network BASE_OVERRIDES and OVERRIDES beside them), "
               f"{torch.get_num_threads()} torch threads, device {args.device}."]
     return "\n".join(lines) + "\n"

@@ -10,7 +10,7 @@ middle front network is fine-tuned, until no front network lies between them or 
 networks were picked. "Within the bound" is judged on the validation split only (validation
 accuracy after fine-tuning against the base model's); the test split is read for the table.
 
-    python experiments/emofp_mnist.py                        # the committed results (about an hour on 2 cores)
+    python experiments/emofp_mnist.py                        # the committed results (87 min on 2 cores)
     python experiments/emofp_mnist.py --quick --results DIR  # smoke run on the bundled mnist-mini
 
 Run directories go to --runs; a finished one found there is reused (and an unfinished one resumed),

@@ -221,7 +221,7 @@ def markdown(ours: pd.DataFrame, args, tag: str) -> str:
               "parameters (weights) pruned | FLOPs pruned | compression | minutes |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in ours.itertuples():
         if isinstance(getattr(r, "refused", None), str):
-            lines.append(f"| {r.model} | evoprune {r.method} | refused: {r.refused} | | | | | | {r.minutes} |")
+            lines.append(f"| {r.model} | evoprune {r.method} | refused: {r.refused} | | | | | | | {r.minutes} |")
             continue
         reloaded = getattr(r, "reloaded_test_acc", float("nan"))
         lines.append(f"| {r.model} | evoprune {r.method} | {r.base_test_acc:.3f} | {r.pruned_test_acc:.3f} | "

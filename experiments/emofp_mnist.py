@@ -75,15 +75,18 @@ def bisect_front(out: Path, bound: float, max_picks: int) -> None:
     run = read_run(out)
     base_val = run["base"]["val_accuracy"]
     counts = sorted(run["pareto"]["filters_kept"].unique())
+    # a slot may go to a smaller finalist, so a count once picked is never picked again
+    tried: set[int] = set()
     while picked(run := read_run(out)) < max_picks:
         tuned = run["finetuned"]
         ok = tuned[[within(r, base_val, bound) for _, r in tuned.iterrows()]]["filters_kept"]
         smallest_ok = ok.min() if len(ok) else max(counts) + 1
         bad = tuned[tuned["filters_kept"] < smallest_ok]["filters_kept"]
         largest_bad = bad.max() if len(bad) else -1
-        between = [c for c in counts if largest_bad < c < smallest_ok]
+        between = [c for c in counts if largest_bad < c < smallest_ok and c not in tried]
         if not between:
             return
+        tried.add(between[len(between) // 2])
         pick(out, "max-filters", between[len(between) // 2])
 
 
@@ -116,7 +119,7 @@ def table_row(name: str, out: Path, bound: float, seconds: float) -> dict:
             "run": str(out), "model_file": best["model_file"]}
 
 
-def markdown(table: pd.DataFrame, args) -> str:
+def markdown(table: pd.DataFrame, args, stem: str) -> str:
     lines = ["# EMOFP on MNIST: filters pruned at a bounded accuracy cost", "",
              f"Command: `python experiments/emofp_mnist.py {' '.join(args.argv)}`".rstrip(), "",
              f"Settings of every search: `{args.search}`; base training epochs {args.base_epochs}. "
@@ -143,8 +146,8 @@ def markdown(table: pd.DataFrame, args) -> str:
               "points (conv1..conv4) or 1 point (LeNet-5). Per model: "
               + "; ".join(f"{r.model} {r.networks_finetuned} networks fine-tuned ({r.bisection_picks} by the "
                           f"bisection), {r.seconds / 60:.0f} min" for r in table.itertuples())
-              + f"; {table['seconds'].sum() / 60:.0f} min in all. Each run's front, fine-tuned models, history and "
-              "trade-off figure are in `emofp_mnist/<model>/`."]
+              + f"; {table['seconds'].sum() / 60:.0f} min in all. Each run's front (`pareto.csv`), fine-tuned "
+              f"networks (`finetuned.csv`), history and trade-off figure are in `{stem}/<model>/`."]
     return "\n".join(lines) + "\n"
 
 
@@ -184,8 +187,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         keep_artifacts(out, Path(args.results) / stem)
         print(rows[-1])
     table = pd.DataFrame(rows)
+    if table_file.is_file():  # the rows of the models not named this time stay
+        old = pd.read_csv(table_file)
+        table = pd.concat([old[~old["model"].isin(args.models)], table], ignore_index=True)
+        table = table.sort_values("model", key=lambda m: m.map(list(BOUND).index), ignore_index=True)
     write_csv(table_file, table)
-    write_text(Path(args.results) / f"{stem}.md", markdown(table, args))
+    write_text(Path(args.results) / f"{stem}.md", markdown(table, args, stem))
     return table
 
 

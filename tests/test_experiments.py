@@ -37,8 +37,9 @@ def test_emofp_mnist_reports_the_most_pruned_network_within_the_bound(tmp_path):
     run = read_run(tmp_path / "runs" / "conv1")
     tuned = run["finetuned"]
     within = tuned[run["base"]["val_accuracy"] - tuned["val_accuracy_after"] <= emofp.BOUND["conv1"] + 1e-12]
+    assert not within.empty  # the seeded quick run keeps a nearly unpruned network within the bound
     assert row["filters_kept"] == within["filters_kept"].min()  # chosen on the validation split
-    assert 1 <= row["bisection_picks"] <= 2 or len(within) == 0
+    assert row["bisection_picks"] <= 2
     model = load_pruned(tmp_path / "runs" / "conv1" / row["model_file"])
     assert evaluate(model, load_dataset("mnist-mini").test)["accuracy"] == pytest.approx(row["pruned_test_acc"])
     assert "| conv1 | 64 -> " in (tmp_path / "emofp_mnist_quick.md").read_text()

@@ -100,15 +100,14 @@ SETTINGS = {
 }
 
 
-def filters_row(name: str, result, data) -> dict:
-    """The most pruned fine-tuned model of the run (every one met the bound on the validation split)."""
-    best = result.finetuned.sort_values("filters_pruned_pct").iloc[-1]
-    return {"model": name, "method": "EMOFP", "base_test_acc": result.base["test_accuracy"],
+def most_pruned_row(name: str, method: str, result, table: pd.DataFrame, data) -> dict:
+    """The most pruned model of a run's per-model ``table`` (EMOFP: every fine-tuned model met the
+    bound on the validation split; clustering: one row per ratio, no bound of its own)."""
+    best = table.sort_values("filters_pruned_pct").iloc[-1]
+    return {"model": name, "method": method, "base_test_acc": result.base["test_accuracy"],
             "pruned_test_acc": float(best["test_accuracy_after"]),
-            "filters_pruned_pct": round(float(best["filters_pruned_pct"]), 1),
-            "params_pruned_pct": round(float(best["params_pruned_pct"]), 1),
-            "flops_pruned_pct": round(float(best["flops_pruned_pct"]), 1), "compression": None,
-            "reloaded_test_acc": reloaded_accuracy(result.out / best["model_file"], data)}
+            **{k: round(float(best[k]), 1) for k in ("filters_pruned_pct", "params_pruned_pct", "flops_pruned_pct")},
+            "compression": None, "reloaded_test_acc": reloaded_accuracy(result.out / best["model_file"], data)}
 
 
 def channels_row(name: str, result, data) -> dict:
@@ -117,17 +116,6 @@ def channels_row(name: str, result, data) -> dict:
             "pruned_test_acc": r["test_accuracy"], "filters_pruned_pct": round(r["filters_pruned_pct"], 1),
             "params_pruned_pct": round(r["params_pruned_pct"], 1), "flops_pruned_pct": round(r["flops_pruned_pct"], 1),
             "compression": None, "reloaded_test_acc": reloaded_accuracy(result.out / "pruned_model.pt", data)}
-
-
-def cluster_row(name: str, result, data) -> dict:
-    """The most pruned of the run's ratios (clustering has no accuracy bound of its own)."""
-    best = result.results.sort_values("filters_pruned_pct").iloc[-1]
-    return {"model": name, "method": "clustering", "base_test_acc": result.base["test_accuracy"],
-            "pruned_test_acc": float(best["test_accuracy_after"]),
-            "filters_pruned_pct": round(float(best["filters_pruned_pct"]), 1),
-            "params_pruned_pct": round(float(best["params_pruned_pct"]), 1),
-            "flops_pruned_pct": round(float(best["flops_pruned_pct"]), 1), "compression": None,
-            "reloaded_test_acc": reloaded_accuracy(result.out / best["model_file"], data)}
 
 
 def weights_row(name: str, result, data) -> dict:
@@ -195,7 +183,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 def _filters(name, out, settings):
     cfg = FilterSearchConfig(**settings)
-    return filters_row(name, run_filter_search(cfg, out), load_run_data(cfg))
+    result = run_filter_search(cfg, out)
+    return most_pruned_row(name, "EMOFP", result, result.finetuned, load_run_data(cfg))
 
 
 def _weights(name, out, settings):
@@ -246,7 +235,8 @@ def _channels(name, out, settings):
 
 def _cluster(name, out, settings):
     cfg = ClusterConfig(**settings)
-    return cluster_row(name, run_cluster(cfg, out), load_run_data(cfg))
+    result = run_cluster(cfg, out)
+    return most_pruned_row(name, "clustering", result, result.results, load_run_data(cfg))
 
 
 RUNS = {"filters": _filters, "weights": _weights, "channels": _channels, "cluster": _cluster}

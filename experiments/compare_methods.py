@@ -14,9 +14,10 @@ Torch-Pruning). Every other method is held to at least that many filters pruned:
 
 Each search starts from the uniform allocations at the budgets plus random ones (as `evoprune
 filters --uniform-seeds` does), so the baseline's network is among the candidates it scores; per
-budget the network of best search fitness within the budget and the --finalists - 1 next best that
-keep no more filters, parameters or FLOPs are each fine-tuned, and the one most accurate on the
-validation split is kept (as `evoprune filters --finalists` does).
+budget the network of best search fitness within the budget, the uniform-L1 network of the budget,
+and the next best that keep no more filters, parameters or FLOPs (--finalists in all) are each
+fine-tuned, and the one most accurate on the validation split is kept (as `evoprune filters
+--finalists` does): a search's pick is never worse on validation than the baseline's network.
 
 Each chosen network is fine-tuned for --finetune-epochs, once with cross-entropy and once by
 distillation from the base model. Settings are chosen on the validation split; the test split is
@@ -133,9 +134,10 @@ def compare(name, data, args):
         problem, seconds = search(model, data, structure, criterion, proxy, args)
         print(f"{name} {method}: {len(problem.evaluator.cache)} networks evaluated in {seconds:.0f} s")
         for budget in args.budgets:
-            kept = best_within(problem, sum(map(len, networks[("uniform-l1", budget)][0][0])))
-            if kept is not None:
-                networks[(method, budget)] = (problem.finalists(kept, args.finalists), seconds)
+            uniform_kept = networks[("uniform-l1", budget)][0][0]
+            kept = best_within(problem, sum(map(len, uniform_kept)))
+            if kept is not None:  # the baseline's network is always a finalist
+                networks[(method, budget)] = (problem.finalists(kept, args.finalists, floor=uniform_kept), seconds)
     rows = []
     proxy_problem = FilterPruningProblem(model, data.val, max_drop=1.0, structure=structure,
                                          short_training=ShortTraining(data.train.subset(args.candidate_finetune),
@@ -151,6 +153,7 @@ def compare(name, data, args):
             rows.append({"model": name, "method": method, "distill": distill, "budget_pct": 100 * budget,
                          **row, "test_acc": evaluate(winner, data.test)["accuracy"],  # the winner's only
                          "finalists": len(finalists), "finalist_rank": rank,
+                         "uniform_allocation": finalists[rank] == networks[("uniform-l1", budget)][0][0],
                          "base_test_acc": base_test, "val_acc_before_ft": plain, "val_acc_proxy": proxy,
                          "finetune_epochs": args.finetune_epochs, "search_seconds": round(search_seconds, 1),
                          "seconds": round(search_seconds + finetune_seconds, 1)})
@@ -202,7 +205,7 @@ def md_table(frame: pd.DataFrame, digits: int = 4) -> str:
 def markdown(table: pd.DataFrame, corr: pd.DataFrame, args) -> str:
     cols = ["model", "method", "distill", "budget_pct", "kept_per_layer", "filters_pruned_pct", "params_pruned_pct",
             "flops_pruned_pct", "base_test_acc", "test_acc", "finetune_epochs", "finalists", "finalist_rank",
-            "val_acc_before_ft", "val_acc_proxy", "seconds"]
+            "uniform_allocation", "val_acc_before_ft", "val_acc_proxy", "seconds"]
     lines = ["# Filter-pruning methods compared at matched budgets", "",
              f"Command: `python experiments/compare_methods.py {' '.join(args.argv)}`".rstrip(), "",
              "Accuracies are fractions; `test_acc` after fine-tuning for the same number of epochs "

@@ -65,6 +65,8 @@ def test_compare_methods_quick_writes_matched_budgets(tmp_path):
     assert set(table["method"]) == {"uniform-l1", "emofp"} and fractions(table["test_acc"])
     uniform, emofp = (table[(table["method"] == m) & ~table["distill"]].iloc[0] for m in ("uniform-l1", "emofp"))
     assert emofp["filters_pruned_pct"] >= uniform["filters_pruned_pct"]  # held to at least the baseline's budget
+    assert emofp["finalists"] >= 2  # the baseline's network is one of them: never worse on validation
+    assert not emofp["uniform_allocation"] or emofp["kept_per_layer"] == uniform["kept_per_layer"]
     assert (tmp_path / "compare_methods_quick" / "compare_lenet5.png").is_file()
 
 

@@ -180,20 +180,41 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         """Networks a race stopped early, with their fitness on the images scored (shared by copies)."""
         return self.evaluator.raced
 
-    def finalists(self, kept: Kept, k: int, exclude=()) -> list[Kept]:
-        """``kept`` and up to ``k - 1`` more feasible networks scored in full in the search that
-        keep no more filters, parameters or FLOPs (nor more of any other size objective), best
-        search fitness first, ``exclude`` left out: the candidates to fine-tune for the slot
-        ``kept`` holds on the front, since the search's fitness only predicts which of them is
-        best after fine-tuning."""
+    def finalists(self, kept: Kept, k: int, exclude=(), floor: Kept | None = None) -> list[Kept]:
+        """``kept``, the uniform allocation no larger than it (``floor``, by default
+        ``uniform_within(kept)``), and more feasible networks scored in full in the search that keep
+        no more filters, parameters or FLOPs (nor more of any other size objective), best search
+        fitness first, up to ``k`` in all, ``exclude`` left out: the candidates to fine-tune for the
+        slot ``kept`` holds on the front, since the search's fitness only predicts which of them is
+        best after fine-tuning. With the uniform allocation among them, the network kept is never
+        worse on validation after fine-tuning than uniform pruning of no larger size."""
         if k <= 1:
             return [kept]
+        floor = self.uniform_within(kept) if floor is None else floor
+        chosen = [kept] + ([floor] if floor is not None and floor != kept and floor not in exclude else [])
         size = self._sizes(kept)
         error = self.objective_names.index("error")
         candidates = [(f[error], self._sizes(other), other) for other, f, g in self.evaluated()
-                      if other != kept and other not in exclude and g[0] <= 0]
+                      if other not in chosen and other not in exclude and g[0] <= 0]
         others = [(e, float(s.sum()), other) for e, s, other in candidates if np.all(s <= size)]
-        return [kept] + [other for *_, other in sorted(others)[:k - 1]]
+        return chosen + [other for *_, other in sorted(others)[:k - len(chosen)]]
+
+    def uniform_within(self, kept: Kept) -> Kept | None:
+        """The uniform allocation (every layer pruned by the same ratio, its filters chosen as the
+        search chooses them) keeping the most filters but no more filters, parameters or FLOPs
+        (nor latency, if an objective) than ``kept``; None if none does or if the decision space is
+        not per-layer ratios."""
+        if not isinstance(self.selection, RatioSelection):
+            return None
+        size, n = self._sizes(kept), len(self.channels)
+        ratios = {}  # filters kept per layer -> the first ratio that gives them
+        for r in np.linspace(0.0, self.selection.max_ratio, 1001):
+            ratios.setdefault(self.selection.counts([r] * n), r)
+        for counts in sorted(ratios, key=sum, reverse=True):
+            uniform = self.keep(np.full(n, ratios[counts]))
+            if np.all(self._sizes(uniform) <= size + 1e-12):
+                return uniform
+        return None
 
     def _sizes(self, kept: Kept) -> np.ndarray:
         """Filters, parameters and FLOPs kept (and latency, if an objective), as fractions of the base."""

@@ -64,9 +64,10 @@ class FilterSearchConfig(FilterFineTuneConfig):
                                 "to max-ratio; at most pop-size of them) placed in the initial population, so the "
                                 "front must beat uniform pruning (0: a random population only)", nonnegative_int)
     select: int = option(5, "number of models fine-tuned, spread uniformly along the front", positive_int)
-    finalists: int = option(3, "networks fine-tuned for each selected model: it and the next best ones the search "
-                            "evaluated that are no larger; the one most accurate on the validation split after "
-                            "fine-tuning is kept (1: the selected network only)", positive_int)
+    finalists: int = option(3, "networks fine-tuned for each selected model: it, the uniform allocation no larger "
+                            "than it, and the next best no larger ones the search evaluated; the one most accurate "
+                            "on the validation split after fine-tuning is kept (1: the selected network only)",
+                            positive_int)
     dask: str | None = option(None, "evaluate candidates on a Dask cluster: local:N starts N local worker "
                               "processes, tcp://HOST:PORT joins a running scheduler (default: in this process)",
                               check_dask_address, kind=str)

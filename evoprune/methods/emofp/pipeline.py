@@ -259,8 +259,8 @@ def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, setup
     """Fine-tune each chosen network, starting from exactly the network the search scored; rows go
     to ``finetuned.csv`` one by one, and those already there (a resumed run) are kept. With
     ``cfg.finalists`` > 1 the slot of each chosen network goes to the most accurate on the
-    validation split, after the same fine-tuning, of it and the next best no larger networks the
-    search evaluated (``FilterPruningProblem.finalists``)."""
+    validation split, after the same fine-tuning, of it, the uniform allocation no larger than it
+    and the next best no larger networks the search evaluated (``FilterPruningProblem.finalists``)."""
     data = setup.data
     layers = [layer.name for layer in problem.structure.layers]
     done = pd.read_csv(out / "finetuned.csv") if (out / "finetuned.csv").is_file() else pd.DataFrame()
@@ -274,7 +274,8 @@ def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, setup
         n = len(rows)  # the model's number: its file name and its seed
         selected = parse_kept([sol[f"keep_{name}"] for name in layers])
         best, scores = None, []
-        for rank, kept in enumerate(problem.finalists(selected, cfg.finalists, exclude=taken)):
+        uniform = problem.uniform_within(selected)
+        for rank, kept in enumerate(problem.finalists(selected, cfg.finalists, exclude=taken, floor=uniform)):
             pruned = problem.pruned_network(kept)
             scored = copy.deepcopy(pruned.state_dict())  # as the search scored it, for the figures before
             torch.manual_seed(cfg.seed + n)  # each model's own seed: a resumed run fine-tunes it alike
@@ -291,7 +292,7 @@ def finetune_selected(chosen: pd.DataFrame, problem: FilterPruningProblem, setup
         after = evaluate(pruned, data.test)["accuracy"]
         path = out / "models" / f"pruned_{n:02d}.pt"
         row = {"model_file": str(path.relative_to(out)), "pareto_row": front_id, "finalist_rank": rank,
-               "finalists_val_accuracy": " ".join(f"{v:.4f}" for v in scores),
+               "finalists_val_accuracy": " ".join(f"{v:.4f}" for v in scores), "uniform_allocation": kept == uniform,
                **{f"kept_{name}": len(k) for name, k in zip(layers, kept)},
                "filters_kept": sum(len(k) for k in kept),
                "filters_pruned_pct": 100 * (1 - problem.selection.kept_fraction(kept)),

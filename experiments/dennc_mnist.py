@@ -7,6 +7,7 @@ on full MNIST, then pruned by DENNC. Writes experiments/results/dennc_mnist.csv 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -25,19 +26,27 @@ PUBLISHED = [
     ("LeNet-300-100", "Han et al. 2015", "12x", "1.59"),
     ("LeNet-5", "DENNC (Wu et al. 2021)", "14x", "-"),
     ("LeNet-5", "Han et al. 2015", "12x", "0.77"),
-    ("LeNet-5", "DNS (Guo et al. 2016)", "108x", "-"),
+    ("LeNet-5", "DNS (Guo et al. 2016)", "108x", "0.91"),
+    ("LeNet-300-100", "DNS (Guo et al. 2016)", "56x", "1.99"),
+    ("LeNet-5-Caffe", "Sparse VD (Molchanov et al. 2017)", "280x", "0.75"),
+    ("LeNet-300-100", "Sparse VD (Molchanov et al. 2017)", "68x", "1.92"),
 ]
+# The targets: at least this compression at a test-accuracy drop of at most 0.2 points against our base.
+TARGETS = {"lenet300": 56.0, "lenet5": 108.0}
+MAX_DROP_PP = 0.2
 NAMES = {"lenet300": "LeNet-300-100", "lenet5": "LeNet-5"}
 
 # Base training and pruning schedule per network. The search measures the accuracy drop on the
 # whole validation split for LeNet-300-100; a 2,000-image subset let DE pick networks that looked
 # fine on the subset and lost several times the bound on the rest. LeNet-5's forward pass costs
-# ~20x LeNet-300-100's on CPU, so its search uses 2,000 images.
+# ~20x LeNet-300-100's on CPU, so its search uses 2,000 images. LeNet-5 fine-tunes 10 epochs per
+# round (chosen on validation: with 5, rounds at 64-80x recovered to 98.82-98.84 % against the
+# 98.96 % the acceptance rule asks; with 10, a round at 98x reached 98.90 %).
 SETTINGS = {
     "lenet300": dict(epochs=20, lr=0.05, rounds=30, pop_size=16, generations=16, finetune_epochs=8,
                      search_val_size=None),
-    "lenet5": dict(epochs=10, lr=0.05, rounds=14, pop_size=12, generations=12, finetune_epochs=5,
-                   search_val_size=2000),
+    "lenet5": dict(epochs=10, lr=0.05, rounds=14, pop_size=12, generations=12, finetune_epochs=10,
+                   search_val_size=2000, target_compression=120.0),
 }
 COMMON = dict(dataset="mnist", val_size=5000, seed=0, s_min=0.0, s_max=3.0, sweep_steps=16, layer_drop=0.05,
               max_drop=0.01, accept_drop=0.002, patience=4, target_compression=60.0, min_gain=0.02,
@@ -51,7 +60,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data" / "MNIST"),
                         help="directory of the MNIST IDX files (default: ../shared/data/MNIST beside the repo)")
     parser.add_argument("--runs", default=f"runs/dennc_mnist-{time.strftime('%Y%m%d-%H%M%S')}",
-                        help="where the run directories go (new directories only)")
+                        help="where the run directories go; a finished run found there is reused if it "
+                        "was made with the same settings")
     parser.add_argument("--cache-dir", default=None, help="cache of trained base models (default: none)")
     parser.add_argument("--models", default="lenet300,lenet5")
     parser.add_argument("--threads", type=int, default=None,
@@ -76,24 +86,44 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
     for name in args.models.split(","):
         cfg = WeightPruningConfig(model=name, data_root=None if args.quick else args.data_root,
                                   cache_dir=args.cache_dir, **{**COMMON, **SETTINGS[name], **(QUICK if args.quick else {})})
-        start = time.perf_counter()
-        result = run_dennc(cfg, Path(args.runs) / name)
-        seconds = time.perf_counter() - start
-        r, t = result.result, result.timings
-        rows.append({"model": name, "compression": round(r["compression"], 2),
-                     "base_test_acc": r["base_test_accuracy"], "pruned_test_acc": r["pruned_test_accuracy"],
-                     "drop_pp": round(100 * (r["base_test_accuracy"] - r["pruned_test_accuracy"]), 2),
-                     "nonzero_weights": r["nonzero_weights"], "dense_weights": r["dense_weights"],
-                     "rounds_run": r["rounds_run"], "best_round": r["best_round"], "stop_reason": r["stop_reason"],
-                     "sparse_file_bytes": r["sparse_file_bytes"], "dense_file_bytes": r["dense_file_bytes"],
-                     "seconds_total": round(seconds, 1), "seconds_train_base": t["train_base"],
-                     "seconds_sensitivity": t["sensitivity"], "seconds_search": t["search"],
-                     "seconds_finetune": t["finetune"]})
+        out = Path(args.runs) / name
+        if not finished_with(out, cfg):
+            run_dennc(cfg, out)
+        rows.append(row_of(name, out))
         summaries.append(_summary(Path(args.runs), name))
-        keep_artifacts(result.out, results / stem)
+        keep_artifacts(out, results / stem)
         write_csv(results / f"{stem}.csv", pd.DataFrame(rows))
         write_text(results / f"{stem}.md", markdown(pd.DataFrame(rows), summaries, args.threads))
     return pd.DataFrame(rows)
+
+
+def finished_with(out: Path, cfg: WeightPruningConfig) -> bool:
+    """Whether ``out`` holds a finished run (reused, not run again); refuses one made with other
+    settings (the base-model cache aside, which does not change results)."""
+    if not (out / "result.json").is_file():
+        return False
+    made = json.loads((out / "config.json").read_text())["settings"]
+    wanted = json.loads(json.dumps(cfg.to_dict()))
+    differ = sorted(k for k in {*made, *wanted} - {"cache_dir"} if made.get(k) != wanted.get(k))
+    if differ:
+        raise SystemExit(f"{out} holds a run made with other settings ({', '.join(differ)}); "
+                         "remove it or choose another --runs")
+    return True
+
+
+def row_of(name: str, out: Path) -> dict:
+    """The results row of the finished run in ``out``; seconds from its recorded stage timings."""
+    r = json.loads((out / "result.json").read_text())
+    t = json.loads((out / "timings.json").read_text())
+    return {"model": name, "compression": round(r["compression"], 2),
+            "base_test_acc": r["base_test_accuracy"], "pruned_test_acc": r["pruned_test_accuracy"],
+            "drop_pp": round(100 * (r["base_test_accuracy"] - r["pruned_test_accuracy"]), 2),
+            "nonzero_weights": r["nonzero_weights"], "dense_weights": r["dense_weights"],
+            "rounds_run": r["rounds_run"], "best_round": r["best_round"], "stop_reason": r["stop_reason"],
+            "sparse_file_bytes": r["sparse_file_bytes"], "dense_file_bytes": r["dense_file_bytes"],
+            "seconds_total": round(sum(v for k, v in t.items() if k != "base_from_cache"), 1),
+            "seconds_train_base": t["train_base"], "seconds_sensitivity": t["sensitivity"],
+            "seconds_search": t["search"], "seconds_finetune": t["finetune"]}
 
 
 def keep_artifacts(run_dir: Path, folder: Path) -> None:
@@ -121,9 +151,11 @@ def markdown(ours: pd.DataFrame, summaries: list[str], threads: int | None) -> s
                      f"{r['drop_pp']:.2f} |")
     for net, method, comp, err in PUBLISHED:
         lines.append(f"| {net} | {method} (published) | {comp} | {err} | - |")
-    lines += ["", "## Against the targets (>= 40x at <= 0.2 pp drop; whole experiment <= 60 min)", ""]
+    targets = ", ".join(f"{NAMES[m]} >= {t:g}x" for m, t in TARGETS.items())
+    lines += ["", f"## Against the targets ({targets}, each at <= {MAX_DROP_PP} pp drop; whole experiment <= 60 min)",
+              ""]
     for _, r in ours.iterrows():
-        met = r["compression"] >= 40 and r["drop_pp"] <= 0.2
+        met = r["compression"] >= TARGETS[r["model"]] and r["drop_pp"] <= MAX_DROP_PP
         lines.append(f"- {NAMES[r['model']]}: {r['compression']:.1f}x at {r['drop_pp']:.2f} pp drop: "
                      f"{'met' if met else 'not met'}; stopped because: {r['stop_reason']}; "
                      f"{r['seconds_total'] / 60:.1f} min (base training {r['seconds_train_base']:.0f} s, "

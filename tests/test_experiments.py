@@ -53,6 +53,17 @@ def test_dennc_mnist_quick_writes_its_table(tmp_path):
     assert fractions(written["pruned_test_acc"]) and (written["compression"] >= 1).all()
     assert table["model"].tolist() == ["lenet300"]
     assert (tmp_path / "dennc_mnist_quick" / "lenet300" / "rounds.csv").is_file()
+    # a finished run is reused, not run again; one made with other settings is refused
+    made = (tmp_path / "runs" / "lenet300" / "result.json").stat().st_mtime_ns
+    again = script("dennc_mnist").main(["--quick", "--models", "lenet300", "--runs", str(tmp_path / "runs"),
+                                        "--results", str(tmp_path)])
+    assert (tmp_path / "runs" / "lenet300" / "result.json").stat().st_mtime_ns == made
+    assert again.equals(table)
+    config = tmp_path / "runs" / "lenet300" / "config.json"
+    config.write_text(config.read_text().replace('"seed": 0', '"seed": 1'))
+    with pytest.raises(SystemExit, match="other settings \\(seed\\)"):
+        script("dennc_mnist").main(["--quick", "--models", "lenet300", "--runs", str(tmp_path / "runs"),
+                                    "--results", str(tmp_path)])
 
 
 def test_compare_methods_quick_writes_matched_budgets(tmp_path):

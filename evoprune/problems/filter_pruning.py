@@ -210,7 +210,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         ratios = {}  # filters kept per layer -> the first ratio that gives them
         for r in np.linspace(0.0, self.selection.max_ratio, 1001):
             ratios.setdefault(self.selection.counts([r] * n), r)
-        for counts in sorted(ratios, key=sum, reverse=True):
+        fitting = [c for c in ratios if sum(c) <= sum(map(len, kept))]  # filters first: the cheap size
+        for counts in sorted(fitting, key=sum, reverse=True):
             uniform = self.keep(np.full(n, ratios[counts]))
             if np.all(self._sizes(uniform) <= size + 1e-12):
                 return uniform

@@ -81,8 +81,10 @@ def _add_options(parser: argparse.ArgumentParser, cls: type) -> None:
             parser.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
         else:
             shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            # a None default that depends on other settings says so in its own help
+            said = default is None and "default" in f.metadata["help"]
             parser.add_argument(flag, type=kind, default=None, metavar=f.name.upper(),
-                                help=f"{f.metadata['help']} (default: {shown})")
+                                help=f.metadata["help"] + ("" if said else f" (default: {shown})"))
 
 
 def _settings(args, cls: type):

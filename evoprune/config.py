@@ -16,6 +16,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+DEFAULT_LR = {"sgd": 0.05, "adam": 0.001}  # base-training learning rate per optimizer
 DEFAULT_CACHE = os.environ.get("EVOPRUNE_CACHE", str(Path.home() / ".cache" / "evoprune"))
 
 Check = Callable[[str, Any], Any]  # (name, value) -> the value, normalised; raises EvopruneError
@@ -237,7 +238,8 @@ class BaseModelConfig(Settings):
     seed: int = option(0, "seed for data split, training, and search (torch, numpy and pymoo)", seed_value)
     epochs: int = option(8, "epochs to train the base model (cached by everything that determines its weights)",
                          positive_int)
-    lr: float = option(0.05, "learning rate of the base training", positive)
+    lr: float | None = option(None, "learning rate of the base training (default: 0.05 with sgd, 0.001 with adam)",
+                              optional(positive), kind=float)
     optimizer: str = option("sgd", "sgd or adam", choice("sgd", "adam"))
     batch_size: int = option(128, "training batch size", positive_int)
     device: str = option("auto", "where to train, fine-tune and evaluate: auto (CUDA, else MPS, else the CPU), cpu, "
@@ -247,18 +249,30 @@ class BaseModelConfig(Settings):
     train_given_model: bool = option(False, "train a model passed through the Python API with the base settings "
                                      "instead of using it as trained", boolean, cli=False)
 
+    def __post_init__(self):
+        # Adam diverges at SGD's learning rate: the default follows the optimizer
+        if self.lr is None:
+            self.lr = DEFAULT_LR.get(self.optimizer, DEFAULT_LR["sgd"])
+
 
 @dataclass
 class FineTuneConfig(BaseModelConfig):
     """How a pruned network is fine-tuned: shared by every method that fine-tunes."""
 
     finetune_epochs: int = option(3, "fine-tuning epochs per pruned model (per round for weights)", positive_int)
-    finetune_lr: float = option(0.01, "fine-tuning learning rate", positive)
+    finetune_lr: float | None = option(None, "fine-tuning learning rate (default: a fifth of --lr)",
+                                       optional(positive), kind=float)
     distill: bool = option(False, "fine-tune by knowledge distillation from the unpruned base model", boolean)
     distill_temperature: float = option(4.0, "distillation temperature T (soft targets softmax(logits / T))",
                                         positive)
     distill_weight: float = option(0.7, "weight of the distillation loss T^2 KL(teacher || student), blended with "
                                    "(1 - weight) of cross-entropy, in [0, 1]", unit_interval)
+
+    def __post_init__(self):
+        super().__post_init__()
+        # fine-tuning continues from trained weights: a fifth of the base rate (0.01 for SGD's 0.05)
+        if self.finetune_lr is None and isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool):
+            self.finetune_lr = self.lr / 5
 
 
 @dataclass

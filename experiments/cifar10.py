@@ -52,11 +52,14 @@ PUBLISHED = [
 # In a few epochs on 3,500 images, SGD at 0.05 leaves AlexNet (no BatchNorm) at chance and makes
 # VGG-16 diverge; Adam gets both off the ground.
 ADAM = dict(optimizer="adam", lr=0.001, finetune_lr=0.0005)
-BASE_OVERRIDES = {"alexnet-cifar": ADAM, "vgg16": ADAM}
+# After 4 epochs resnet56 stood at ~30 % on validation, where removing 5 % of every layer's filters
+# cost 12 points (3 with BatchNorm re-measured); after 12 epochs at 47 %, 5 % cost 4 points re-measured.
+BASE_OVERRIDES = {"alexnet-cifar": ADAM, "vgg16": ADAM, "resnet56": dict(epochs=12)}
 # Removing filters shifts the statistics the next BatchNorm expects: without re-measuring them per
 # candidate no pruned resnet56 kept its validation accuracy within max_drop (every front held only
-# the unpruned network).
-FILTER_OVERRIDES = {"resnet56": dict(bn_calibration=256), "vgg16": dict(bn_calibration=256)}
+# the unpruned network). Uniformly, resnet56 loses 5 points at about 10 % of every layer's filters:
+# at most 30 % per layer keeps its random start within reach of the bound.
+FILTER_OVERRIDES = {"resnet56": dict(bn_calibration=256, max_ratio=0.3), "vgg16": dict(bn_calibration=256)}
 # On 250 search images a 2-point bound is within the noise of these weak bases, and a per-layer
 # search bound of 5 points (layer_drop) over 13+ layers adds up to far more: no round-1 DENNC
 # candidate of resnet56 or vgg16 met the bound on the validation split at 2 or at 5 points.
@@ -70,7 +73,8 @@ SETTINGS = {
     # small: base training 4 epochs on 3,500 images, short searches, one fine-tuning epoch
     "subset": {
         "base": dict(epochs=4, lr=0.05, val_size=500, augment="crop-flip"),
-        "filters": dict(pop_size=8, generations=4, select=2, finetune_epochs=1, max_drop=0.05, screen=200),
+        "filters": dict(pop_size=8, generations=4, select=2, finetune_epochs=1, max_drop=0.05, screen=200,
+                        race=True),
         "weights": dict(rounds=2, pop_size=6, generations=4, finetune_epochs=1, max_drop=0.02, sweep_steps=6,
                         search_val_size=250, eval_batch_size=250),
         "channels": dict(pop_size=8, generations=4, max_drop=0.02, screen=200, layer_finetune_epochs=1,
@@ -90,7 +94,8 @@ SETTINGS = {
     # the papers' scale: a well-trained base, NSGA-II 40 x 30, DE over several rounds
     "full": {
         "base": dict(epochs=160, lr=0.1, val_size=5000, augment="crop-flip"),
-        "filters": dict(pop_size=40, generations=30, select=5, finetune_epochs=30, max_drop=0.01, screen=1000),
+        "filters": dict(pop_size=40, generations=30, select=5, finetune_epochs=30, max_drop=0.01, screen=1000,
+                        race=True),
         "weights": dict(rounds=10, pop_size=16, generations=16, finetune_epochs=10, max_drop=0.01,
                         search_val_size=2000),
         "channels": dict(pop_size=32, generations=20, max_drop=0.01, screen=1000, layer_finetune_epochs=2,
@@ -220,6 +225,10 @@ def markdown(ours: pd.DataFrame, args, tag: str) -> str:
                      f"{'-' if pd.isna(r.compression) else f'{r.compression:.1f}x'} | {r.minutes} |")
     lines += ["", "Published (full CIFAR-10):", "", "| network | method | figure |", "|---|---|---|"]
     lines += [f"| {net} | {method} | {figure} |" for net, method, figure in PUBLISHED]
+    if subset:
+        lines += ["", "Settings changed after test figures were seen: resnet56's base training (12 epochs instead "
+                  "of 4) and EMOFP's max_ratio for it (0.3), after the 4-epoch rows pruned nothing; both were "
+                  "chosen on validation accuracies of uniformly pruned networks."]
     command = " ".join(["python experiments/cifar10.py", *args.argv])
     lines += ["", f"Last command: `{command}`; the rows of networks and methods it did not name are kept from "
               f"earlier commands (settings in the script's SETTINGS['{args.settings}'], with the "

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import (BaseModelConfig, FineTuneConfig, accuracy_drop, at_least, choice, model_option, number, option, optional,
-                       positive_int, text)
+from ...config import (BaseModelConfig, FineTuneConfig, accuracy_drop, at_least, choice, model_option,
+                       nonnegative_int, number, option, optional, positive_int, text)
 from ...errors import EvopruneError
 
 
@@ -57,6 +57,10 @@ class WeightPruningConfig(SensitivityConfig, FineTuneConfig):
     de_f: float = option(0.5, "DE differential weight F > 0", number)
     de_mutation: float = option(0.1, "probability that pymoo's DE adds polynomial mutation to an offspring "
                                 "(0: classic DE)", number)
+    de_seeds: int = option(0, "vectors of DE's first population set 1/2, 1/4, ... of the way to each layer's "
+                           "search bound, the rest random (at most pop-size): a start that meets max-drop on deep "
+                           "networks, where random per-layer sensitivities add up past it (0: all random)",
+                           nonnegative_int)
     rounds: int = option(5, "largest number of prune / fine-tune rounds", positive_int)
     target_compression: float = option(50.0, "stop once dense / nonzero weights reaches this (> 1)",
                                        number)
@@ -83,4 +87,6 @@ class WeightPruningConfig(SensitivityConfig, FineTuneConfig):
         if not 0 <= self.de_cr <= 1 or not self.de_f > 0 or not 0 <= self.de_mutation <= 1:
             raise EvopruneError(f"DE needs 0 <= de_cr <= 1, de_f > 0 and 0 <= de_mutation <= 1, got de_cr="
                                 f"{self.de_cr:g}, de_f={self.de_f:g}, de_mutation={self.de_mutation:g}")
+        if self.de_seeds > self.pop_size:
+            raise EvopruneError(f"de_seeds {self.de_seeds} must be at most pop_size {self.pop_size}")
         check_recovery(self.recovery_rate, self.recovery_schedule, self.recovery_init)

@@ -12,6 +12,7 @@ import torch
 from pymoo.algorithms.soo.nonconvex.de import DE
 from pymoo.core.algorithm import Algorithm
 from pymoo.core.callback import Callback
+from pymoo.operators.sampling.rnd import FloatRandomSampling
 from pymoo.optimize import minimize
 from torch import nn
 from tqdm.auto import tqdm
@@ -21,6 +22,7 @@ from ...data import DatasetSplits
 from ...errors import EvopruneError
 from ...io import write_csv, write_json
 from ...models import save_pruned
+from ...problems.sampling import HalvingSeeds
 from ...problems.weight_pruning import LayerwiseWeightPruningProblem
 from ...pruning.masks import MaskedTraining, apply_masks, current_masks, kept_counts, prunable_weights, weight_key
 from ...pruning.sensitivity import check_sweep, sensitivity_scan, upper_bounds
@@ -34,7 +36,9 @@ from .report import sensitivity_figure, write_figures
 def make_de(cfg: WeightPruningConfig) -> DE:
     """pymoo's DE as configured. pymoo 0.6 has no dither; it applies polynomial mutation to an
     offspring with probability ``de_mutation`` (pymoo's default 0.1; 0 gives classic DE)."""
-    return DE(pop_size=cfg.pop_size, variant=cfg.de_variant, CR=cfg.de_cr, F=cfg.de_f, prob_mut=cfg.de_mutation)
+    sampling = HalvingSeeds(cfg.de_seeds) if cfg.de_seeds else FloatRandomSampling()
+    return DE(pop_size=cfg.pop_size, sampling=sampling, variant=cfg.de_variant, CR=cfg.de_cr, F=cfg.de_f,
+              prob_mut=cfg.de_mutation)
 
 
 class BestPerGeneration(Callback):
@@ -208,7 +212,7 @@ def _finish(out, cfg, setup, base, rows, scans, history, best_round, stop):
     model, arch, data, layers, timings = setup.model, setup.arch, setup.data, setup.checked, setup.timings
     if not rows:
         raise EvopruneError(f"no candidate of round 1 met the accuracy bound max_drop={cfg.max_drop:g}; loosen "
-                            "--max-drop or lower --s-max")
+                            "--max-drop, lower --s-max or start DE from smaller steps with --de-seeds")
     rounds = pd.DataFrame(rows)
     write_csv(out / "rounds.csv", rounds)
     write_csv(out / "sensitivity.csv", pd.concat(scans, ignore_index=True))

@@ -1,6 +1,7 @@
 """Initial populations that hold known networks besides random ones."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Sequence
 
 import numpy as np
@@ -8,15 +9,16 @@ from pymoo.core.sampling import Sampling
 from pymoo.operators.sampling.rnd import FloatRandomSampling
 
 
-class SeededSampling(Sampling):
+class SeededSampling(Sampling, ABC):
     """Known decision vectors first (``seeds``, clipped to the problem's bounds), then random ones."""
 
     def __init__(self, random: Sampling | None = None):
         super().__init__()
         self.random = random or FloatRandomSampling()
 
+    @abstractmethod
     def seeds(self, problem) -> np.ndarray:
-        raise NotImplementedError
+        """The known decision vectors, one per row."""
 
     def _do(self, problem, n_samples, *args, random_state=None, **kwargs):
         seeds = np.clip(self.seeds(problem)[:n_samples], problem.xl, problem.xu)

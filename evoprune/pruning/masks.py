@@ -84,19 +84,29 @@ class MaskedTraining:
     optimizer step, because momentum and weight decay would otherwise move masked weights. With a
     recovery ``rate`` > 0, a random fraction of the removed connections is re-enabled before
     training (``schedule="once"``) or before every epoch (``schedule="epoch"``).
+
+    With ``targets`` (layer -> connections to keep), the masks tighten gradually instead: every
+    ``GRADUAL_EVERY`` steps (at least 10 times) during the first ``ramp`` of training, each layer keeps its largest
+    weights, as many as a cubic schedule from its starting count down to its target allows (Zhu &
+    Gupta 2017), so the network adapts while it loses connections; the rest of training runs at
+    the targets.
     """
 
     SCHEDULES = ("once", "epoch")
+    GRADUAL_EVERY = 50
 
     def __init__(self, weights: dict[str, nn.Parameter], masks: dict[str, torch.Tensor], rate: float = 0.0,
                  schedule: str = "once", init_std: float = 0.0, steps_per_epoch: int = 1, epochs: int = 1,
-                 seed: int = 0):
+                 seed: int = 0, targets: dict[str, int] | None = None, ramp: float = 0.5):
         check_recovery(rate, schedule, init_std)
         self.weights, self.masks = weights, {n: m.clone() for n, m in masks.items()}
         self.rate, self.schedule, self.init_std = rate, schedule, init_std
         self.steps_per_epoch, self.total_steps = steps_per_epoch, steps_per_epoch * epochs
         self.generator = torch.Generator().manual_seed(seed)
         self.recovered = 0
+        self.targets, self.start = targets, kept_counts(self.masks)
+        self.ramp_steps = max(1, round(ramp * self.total_steps))
+        self.tighten_every = max(1, min(self.GRADUAL_EVERY, self.ramp_steps // 10))
         self._hooks: list = []
 
     def __enter__(self) -> "MaskedTraining":
@@ -113,9 +123,21 @@ class MaskedTraining:
 
     def after_step(self, step: int) -> None:
         """Call after optimizer step ``step`` (counted from 1)."""
+        if self.targets is not None and step <= self.ramp_steps and \
+                (step % self.tighten_every == 0 or step == self.ramp_steps):
+            self._tighten(step / self.ramp_steps)
         apply_masks(self.weights, self.masks)
         if self.schedule == "epoch" and step % self.steps_per_epoch == 0 and step < self.total_steps:
             self._recover()
+
+    @torch.no_grad()
+    def _tighten(self, progress: float) -> None:
+        for n, mask in self.masks.items():
+            keep = self.targets[n] + (self.start[n] - self.targets[n]) * (1 - progress) ** 3
+            keep = min(int(round(keep)), int(mask.sum()))
+            score = torch.where(mask, self.weights[n].detach().abs(), -1.0).flatten()
+            mask.view(-1).zero_()
+            mask.view(-1)[score.topk(keep).indices] = True
 
     def _recover(self) -> None:
         if self.rate > 0:

@@ -70,6 +70,11 @@ class WeightPruningConfig(SensitivityConfig, FineTuneConfig):
                                 accuracy_drop)
     patience: int = option(2, "stop after this many rejected rounds in a row", positive_int)
     finetune_epochs: int = option(2, "fine-tuning epochs per round", positive_int)
+    prune_schedule: str = option("once", "how a round reaches the searched thresholds: once (pruned before "
+                                 "fine-tuning) or gradual (each layer's largest weights kept, fewer and fewer along "
+                                 "a cubic schedule over the first prune-ramp of fine-tuning)", choice("once", "gradual"))
+    prune_ramp: float = option(0.5, "with the gradual schedule, the fraction of each round's fine-tuning steps over "
+                               "which the masks tighten, in (0, 1]", number)
     recovery_rate: float = option(0.0, "fraction of removed connections re-enabled at random during fine-tuning, "
                                   "in [0, 1)", number)
     recovery_schedule: str = option("once", "when connections are recovered: once (before fine-tuning) or epoch "
@@ -87,6 +92,9 @@ class WeightPruningConfig(SensitivityConfig, FineTuneConfig):
         if not 0 <= self.de_cr <= 1 or not self.de_f > 0 or not 0 <= self.de_mutation <= 1:
             raise EvopruneError(f"DE needs 0 <= de_cr <= 1, de_f > 0 and 0 <= de_mutation <= 1, got de_cr="
                                 f"{self.de_cr:g}, de_f={self.de_f:g}, de_mutation={self.de_mutation:g}")
+        if not 0 < self.prune_ramp <= 1:
+            raise EvopruneError(f"prune_ramp {self.prune_ramp:g} must be in (0, 1] (a fraction of the fine-tuning "
+                                "steps)")
         if self.de_seeds > self.pop_size:
             raise EvopruneError(f"de_seeds {self.de_seeds} must be at most pop_size {self.pop_size}")
         check_recovery(self.recovery_rate, self.recovery_schedule, self.recovery_init)

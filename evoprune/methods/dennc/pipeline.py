@@ -105,12 +105,13 @@ def run_sensitivity(cfg: SensitivityConfig, out: str | Path, model: nn.Module | 
 
 def finetune_masked(model: nn.Module, weights: dict[str, nn.Parameter], masks: dict[str, torch.Tensor],
                     data: DatasetSplits, cfg: WeightPruningConfig, seed: int, desc: str,
-                    teacher: nn.Module | None = None) -> int:
+                    teacher: nn.Module | None = None, targets: dict[str, int] | None = None) -> int:
     """Fine-tune with the masks enforced and connections recovered as configured (distilling from
-    ``teacher`` if ``cfg.distill``); returns how many connections were recovered."""
+    ``teacher`` if ``cfg.distill``), tightening the masks gradually to ``targets`` (kept connections
+    per layer) if given; returns how many connections were recovered."""
     with MaskedTraining(weights, masks, cfg.recovery_rate, cfg.recovery_schedule, cfg.recovery_init,
                         steps_per_epoch=steps_per_epoch(data.train, cfg.batch_size), epochs=cfg.finetune_epochs,
-                        seed=seed) as enforced:
+                        seed=seed, targets=targets, ramp=cfg.prune_ramp) as enforced:
         fine_tune(model, data, cfg, teacher, seed, desc, after_step=enforced.after_step)
     return enforced.recovered
 
@@ -167,11 +168,16 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
             break
         x = np.atleast_1d(res.X).astype(float)
         thresholds = problem.thresholds(x).tolist()
-        apply_masks(weights, problem.masks(x))
+        searched, gradual = problem.masks(x), cfg.prune_schedule == "gradual"
+        start = copy.deepcopy(model.state_dict()) if gradual else None
+        apply_masks(weights, searched)
         pruned_val = evaluate(model, data.val)["accuracy"]
+        if gradual:  # fine-tuning starts from the round's network and prunes as it goes
+            model.load_state_dict(start)
+        targets = kept_counts(searched) if gradual else None
         with timed(t, "finetune"):
             recovered = finetune_masked(model, weights, current_masks(weights), data, cfg, cfg.seed + r,
-                                        f"fine-tune round {r}", teacher)
+                                        f"fine-tune round {r}", teacher, targets)
         kept = kept_counts(current_masks(weights))
         new_compression = base["prunable_weights"] / sum(kept.values())
         val_acc, test_acc = evaluate(model, data.val)["accuracy"], evaluate(model, data.test)["accuracy"]

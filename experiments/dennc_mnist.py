@@ -41,14 +41,31 @@ NAMES = {"lenet300": "LeNet-300-100", "lenet5": "LeNet-5"}
 # fine on the subset and lost several times the bound on the rest. LeNet-5's forward pass costs
 # ~20x LeNet-300-100's on CPU, so its search uses 2,000 images.
 SETTINGS = {
-    "lenet300": dict(epochs=20, lr=0.05, rounds=30, pop_size=16, generations=16, finetune_epochs=8,
-                     search_val_size=None),
-    "lenet5": dict(epochs=10, lr=0.05, rounds=14, pop_size=12, generations=12, finetune_epochs=5,
-                   search_val_size=2000),
+    "lenet300": dict(epochs=20, lr=0.05, rounds=8, pop_size=16, generations=16, finetune_epochs=20,
+                     search_val_size=None, target_compression=70.0),
+    "lenet5": dict(epochs=10, lr=0.05, rounds=8, pop_size=12, generations=12, finetune_epochs=8,
+                   search_val_size=2000, target_compression=120.0),
 }
+# Each round prunes gradually while it fine-tunes, so it can take a larger step (max_drop 0.05
+# before fine-tuning) than one-shot pruning (0.01 before).
 COMMON = dict(dataset="mnist", val_size=5000, seed=0, s_min=0.0, s_max=3.0, sweep_steps=16, layer_drop=0.05,
-              max_drop=0.01, accept_drop=0.002, patience=4, target_compression=60.0, min_gain=0.02,
-              finetune_lr=0.05, recovery_rate=0.001, recovery_schedule="once", recovery_init=0.0)
+              max_drop=0.05, accept_drop=0.002, patience=4, min_gain=0.02, finetune_lr=0.05,
+              prune_schedule="gradual", prune_ramp=0.5, recovery_rate=0.001, recovery_schedule="once",
+              recovery_init=0.0)
+# How the settings came about (printed in the results file).
+HISTORY = (
+    "**Settings changed after test figures were seen.** The previous run of this script pruned each round "
+    "at once before fine-tuning (max_drop 0.01, 8 or 5 fine-tuning epochs per round) and measured on the test "
+    "split LeNet-300-100 23.8x at 0.21 points and LeNet-5 40.1x at 0.07 points (an earlier environment had "
+    "given 36.8x and 75.2x with those settings, from a differently trained base model). The settings were then "
+    "changed to those of this run: each round prunes gradually while it fine-tunes (`prune_schedule=\"gradual\"`, "
+    "the masks tightening over the first half of fine-tuning), searches with max_drop 0.05, fine-tunes 20 "
+    "(LeNet-300-100) or 8 (LeNet-5) epochs, and runs at most 8 rounds. They were chosen on the validation split "
+    "only: gradual magnitude pruning of the base to fixed per-layer budgets reached, on validation, "
+    "LeNet-300-100 56.7x at 97.80 % (base 98.14 %) after 60 epochs and 97.74 % after 120, and LeNet-5 114.8x at "
+    "98.74, 98.84 and 98.94 % (base 99.16 %) after 20, 40 and 60 epochs. The test figures of this run were "
+    "looked at once, for this table. The LeNet-5 run shared the 2 cores with those validation runs for most of its "
+    "time.")
 QUICK = dict(dataset="mnist-mini", val_size=None, epochs=1, rounds=1, pop_size=6, generations=2, finetune_epochs=1,
              max_drop=0.05, sweep_steps=4, search_val_size=None)
 
@@ -160,6 +177,7 @@ def markdown(ours: pd.DataFrame, summaries: list[str], threads: int | None) -> s
                      f"sensitivity {r['seconds_sensitivity']:.0f} s, search {r['seconds_search']:.0f} s, "
                      f"fine-tuning {r['seconds_finetune']:.0f} s)")
     lines.append(f"- whole experiment: {ours['seconds_total'].sum() / 60:.1f} min")
+    lines += ["", HISTORY]
     command = "python experiments/dennc_mnist.py" + (f" --threads {threads}" if threads else "")
     lines += ["", f"Measured with `{command}` on a 2-core CPU. Settings: `experiments/dennc_mnist.py` "
               "(SETTINGS, COMMON); rounds are accepted or rejected on the validation split only. Per-stage "

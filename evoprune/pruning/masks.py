@@ -86,10 +86,10 @@ class MaskedTraining:
     training (``schedule="once"``) or before every epoch (``schedule="epoch"``).
 
     With ``targets`` (layer -> connections to keep), the masks tighten gradually instead: every
-    ``GRADUAL_EVERY`` steps (at least 10 times) during the first ``ramp`` of training, each layer keeps its largest
-    weights, as many as a cubic schedule from its starting count down to its target allows (Zhu &
-    Gupta 2017), so the network adapts while it loses connections; the rest of training runs at
-    the targets.
+    ``GRADUAL_EVERY`` steps (at least 10 times) during the first ``ramp`` of training, each layer
+    keeps its largest weights, as many as a cubic schedule from its starting count down to its
+    target allows (Zhu & Gupta 2017), so the network adapts while it loses connections; the rest
+    of training runs at the targets.
     """
 
     SCHEDULES = ("once", "epoch")

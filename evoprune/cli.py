@@ -73,10 +73,10 @@ def _add_options(parser: argparse.ArgumentParser, cls: type) -> None:
                         "options given on the command line win")
     for f, default, kind in cli_fields(cls):
         flag = "--" + f.name.replace("_", "-")
-        if kind is bool and default:
-            # on by default: --no-<name> turns it off
+        if kind is bool and default is not False:
+            # on by default (or by a rule its help gives): --no-<name> turns it off
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                                help=f"{f.metadata['help']} (default: on)")
+                                help=f.metadata["help"] + (" (default: on)" if default else ""))
         elif kind is bool:
             parser.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
         else:

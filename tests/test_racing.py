@@ -83,3 +83,14 @@ def test_race_is_refused_with_dask():
 
     with pytest.raises(EvopruneError, match="race cannot be combined with dask"):
         FilterSearchConfig(race=True, dask="local:2").validate()
+
+
+@pytest.mark.parametrize("argv, racing", [([], True), (["--no-race"], False), (["--race"], True),
+                                          (["--dask", "local:2"], False)])
+def test_a_search_races_by_default_unless_told_not_to_or_on_dask(argv, racing):
+    from evoprune.cli import _parser, _settings
+    from evoprune.methods.emofp import FilterSearchConfig
+
+    args = _parser().parse_args(["filters", "--out", "unused", *argv])
+    assert _settings(args, FilterSearchConfig).racing() is racing
+    assert FilterSearchConfig().racing(client=object()) is False  # a Dask client given to the run

@@ -19,7 +19,8 @@ from torch.func import functional_call
 from ..data.splits import TensorSplit
 from ..pruning.batchnorm import BATCHNORM, remeasured_batchnorm
 from ..pruning.structure import PrunableStructure
-from .scoring import Fitness, Stop, as_input, score
+from .partial_sums import PartialSums
+from .scoring import Fitness, Stop, as_input, score, score_batches, score_together
 
 # Modules that act on each channel alone: a prunable layer's output through them can be computed
 # once for all filters and then sliced per candidate.
@@ -85,7 +86,10 @@ class FilterEvaluator(StateEvaluator):
     For a sequential network the part before the first prunable layer's next mixing layer (the
     first conv and its BatchNorm, activation, pooling) does not depend on the candidate beyond
     which channels it keeps: it runs once for the whole split, and each candidate only selects
-    its channels from the stored output. Other networks run whole on the sliced state.
+    its channels from the stored output. The convolution after that prefix is replaced by its
+    partial sums (see ``partial_sums``) when they fit in ``partial_sums_memory`` bytes (default:
+    ``prefix_memory``); a population is then scored batch by batch, every candidate still racing
+    on a batch before the next. Other networks run whole on the sliced state.
 
     ``calibration``: training images on which each candidate's BatchNorm statistics are measured
     again before it is evaluated (a pruned layer shifts the statistics of the layers after it).
@@ -97,7 +101,8 @@ class FilterEvaluator(StateEvaluator):
 
     def __init__(self, model: nn.Module, structure: PrunableStructure, split: TensorSplit, batch_size: int = 250,
                  workers: int | None = None, calibration: torch.Tensor | None = None,
-                 prefix_memory: int = 2 * 1024 ** 3, short_training: ShortTraining | None = None):
+                 prefix_memory: int = 2 * 1024 ** 3, short_training: ShortTraining | None = None,
+                 partial_sums_memory: int | None = None):
         super().__init__(model, split, batch_size)
         self.short_training = short_training
         self.structure = structure
@@ -107,6 +112,9 @@ class FilterEvaluator(StateEvaluator):
         self.prefix_out: torch.Tensor | None = None
         self.network: nn.Module = self.model  # what runs per candidate: the whole model or its suffix
         self.inputs = self.x
+        self.mixing: nn.Conv2d | None = None  # the convolution replaced by its partial sums
+        self.mixing_name = ""
+        self.partial: PartialSums | None = None
         # a briefly trained candidate changes its first layer too: no shared prefix then
         end = _prefix_end(model, structure) if short_training is None else None
         if end is not None:
@@ -120,6 +128,14 @@ class FilterEvaluator(StateEvaluator):
                     self.network = nn.Sequential(OrderedDict(children[end:])).eval()
                     if calibration is not None:
                         calibration = prefix(as_input(calibration))
+                    # re-measured BatchNorm statistics need the convolution's output on the
+                    # calibration images: no partial sums then
+                    elif end < len(children) and PartialSums.applies(
+                            children[end][1], self.prefix_out,
+                            prefix_memory if partial_sums_memory is None else partial_sums_memory):
+                        self.mixing_name, self.mixing = children[end]
+                        self.network = nn.Sequential(OrderedDict(children[end + 1:])).eval()
+                        self._run_mixing()
         self.network_keys = set(self.network.state_dict())
         # BatchNorm re-calibration: each candidate's statistics measured again on these images
         has_batchnorm = any(isinstance(m, BATCHNORM) for m in self.network.modules())
@@ -133,6 +149,9 @@ class FilterEvaluator(StateEvaluator):
             self.prefix_out = torch.cat([self.prefix(self.x[i:i + self.batch_size])
                                          for i in range(0, len(self.y), self.batch_size)])
         self.inputs = self.prefix_out
+
+    def _run_mixing(self) -> None:
+        self.partial = PartialSums(self.mixing, self.prefix_out, self.batch_size)
 
     @property
     def suffix(self) -> nn.Module | None:
@@ -186,6 +205,8 @@ class FilterEvaluator(StateEvaluator):
         """Fitness of one candidate, not cached (``evaluate`` caches); ``stop`` may end it early."""
         if self._trains(keep):
             return self._score(self._trained(keep), self.x, n, stop)
+        if self.partial is not None:
+            return score_batches(self._partial_forward(keep), self._partial_batches(n), stop)
         network = self._network()
         state = self._state(network, keep)
         if self.prefix_out is None:
@@ -193,6 +214,32 @@ class FilterEvaluator(StateEvaluator):
         channels = keep[0].to(self.x.device)
         return self._score(lambda h: functional_call(network, state, (h.index_select(1, channels),)), self.inputs,
                            n, stop)
+
+    def _partial_forward(self, keep: list[torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The candidate as a function of a chunk of partial sums: their sum over its kept channels,
+        then the rest of the network; on any thread."""
+        weight = f"{self.mixing_name}.weight"
+        kept_in, kept_out = (self.structure.kept_positions(weight, dim, keep, self.state[weight].shape[dim])
+                             for dim in (1, 0))
+        selector = self.partial.selector(kept_in, kept_out)
+        bias = self.state.get(f"{self.mixing_name}.bias")
+        bias = None if bias is None else bias[kept_out]
+        state = {k: v for k, v in self.structure.slice_state(self.state, keep).items() if k in self.network_keys}
+
+        def forward(chunk: torch.Tensor) -> torch.Tensor:
+            network = self.structure.regroup(self._network(), state)
+            return functional_call(network, state, (self.partial.output(chunk, selector, bias),))
+        return forward
+
+    def _partial_batches(self, n: int | None):
+        """(chunk of partial sums, labels) over the first ``n`` images (default: all)."""
+        n = len(self.y) if n is None else min(n, len(self.y))
+        positions = self.partial.out_size[0] * self.partial.out_size[1]
+        for i, chunk in zip(range(0, n, self.batch_size), self.partial.chunks):
+            images = min(self.batch_size, n - i)
+            if images * positions < chunk.shape[1]:
+                chunk = chunk[:, :images * positions].contiguous()
+            yield chunk, self.y[i:i + images]
 
     def evaluate(self, keep: list[torch.Tensor], key: Hashable | None = None, n: int | None = None) -> Fitness:
         """Fitness of the network keeping filters ``keep[i]`` of prunable layer i, on the whole
@@ -209,16 +256,14 @@ class FilterEvaluator(StateEvaluator):
         todo = [(keep, key) for key, keep in dict(zip(keys, keeps)).items() if key not in cache]
         if self.remote is not None and todo:
             results = self.remote.compute_many([keep for keep, _ in todo], n)
-        elif self.workers > 1 and len(todo) > 1:
-            self._pool = self._pool or ThreadPoolExecutor(self.workers, thread_name_prefix="evoprune-eval")
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                results = list(self._pool.map(lambda item: self.compute(item[0], n, stop_of.get(item[1])), todo))
-            finally:
-                torch.set_num_threads(threads)
+        elif self.partial is not None and todo:
+            forwards = [self._partial_forward(keep) for keep, _ in todo]
+            stops = [stop_of.get(key) for _, key in todo]
+            results = self._on_threads(lambda run: score_together(forwards, self._partial_batches(n), stops, run),
+                                       parallel=len(todo) > 1)
         else:
-            results = [self.compute(keep, n, stop_of.get(key)) for keep, key in todo]
+            results = self._on_threads(lambda run: run(lambda item: self.compute(item[0], n, stop_of.get(item[1])),
+                                                       todo), parallel=len(todo) > 1)
         for (_, key), fitness in zip(todo, results):
             if fitness.images is None:
                 self._cached(key, n, lambda fitness=fitness: fitness)
@@ -227,11 +272,24 @@ class FilterEvaluator(StateEvaluator):
         return [self.raced[key] if key not in cache and key in self.raced else self.evaluate(keep, key, n)
                 for keep, key in zip(keeps, keys)]
 
+    def _on_threads(self, job: Callable[[Callable], list], parallel: bool):
+        """``job(run)``, where ``run(fn, items)`` maps ``fn`` over ``items``: on the evaluator's
+        threads, one intra-op thread each, if ``parallel`` and there are several workers."""
+        if not parallel or self.workers <= 1:
+            return job(lambda fn, items: list(map(fn, items)))
+        self._pool = self._pool or ThreadPoolExecutor(self.workers, thread_name_prefix="evoprune-eval")
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return job(lambda fn, items: list(self._pool.map(fn, items)) if len(items) > 1 else list(map(fn, items)))
+        finally:
+            torch.set_num_threads(threads)
+
     def __getstate__(self):
         # shipped to Dask workers: the weights and images, not the caches, threads or the cluster,
         # nor the prefix's output (often many times the images' size: each worker runs the prefix)
         state = dict(self.__dict__, cache={}, subset_cache={}, raced={}, remote=None, _pool=None, prefix_out=None,
-                     inputs=None)
+                     inputs=None, partial=None)
         del state["_local"]
         return state
 
@@ -240,6 +298,8 @@ class FilterEvaluator(StateEvaluator):
         self._local = threading.local()
         if self.prefix is not None:
             self._run_prefix()
+            if self.mixing is not None:
+                self._run_mixing()
         else:
             self.inputs = self.x
 

@@ -45,7 +45,11 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
     at ``race_z`` binomial standard errors above its accuracy so far, a margin applied at each
     check, batch by batch (``race_z=inf``: the certain bound only, so every network dropped is
     infeasible or dominated). "Out of the front" is meant as for ``screen``. A stopped network's
-    objectives are its estimates so far, for the algorithm; it never enters the front.
+    objectives are its estimates so far, for the algorithm; it never enters the front. Off here by
+    default; ``evoprune filters`` and ``run_filter_search`` race unless told not to.
+    ``partial_sums``: score the convolution after a shared prefix through its per-channel partial
+    sums when they fit in memory (``fitness.partial_sums``; equal up to float rounding); False:
+    through the convolution itself.
     ``workers``: candidates evaluated side by side (default: torch's thread count).
     ``calibration``: training images on which BatchNorm statistics are re-measured per candidate.
     ``short_training``: fine-tune every candidate briefly before scoring it, so that the objectives
@@ -61,7 +65,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
                  screen: int | None = None, screen_z: float = 3.0, race: bool = False, race_z: float = 3.0,
                  race_min: int | None = None, keep_dominated: int = 1, workers: int | None = None,
                  calibration: TensorSplit | None = None, selection: FilterSelection | None = None,
-                 short_training: ShortTraining | None = None, client=None):
+                 short_training: ShortTraining | None = None, client=None, partial_sums: bool = True):
         accuracy_drop("max_drop", max_drop)
         check_objectives(objectives)
         if screen is not None and not 0 < screen < len(val):
@@ -71,7 +75,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         self.selection = selection.bind(model, self.structure)
         self.evaluator = FilterEvaluator(model, self.structure, val, batch_size, workers,
                                          calibration.x if calibration is not None else None,
-                                         short_training=short_training)
+                                         short_training=short_training,
+                                         partial_sums_memory=None if partial_sums else 0)
         if client is not None:
             if race:
                 raise EvopruneError("race cannot be combined with a Dask client: a Dask worker scores whole networks")

@@ -247,17 +247,31 @@ class PrunableStructure:
     def slice_state(self, state: dict[str, torch.Tensor], keep: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """A new state dict holding only the kept filters: ``keep[i]`` lists the kept filter indices
         of layer i; coupled tensors (next layer's inputs, BatchNorm, flattened features) follow."""
+        kept = self._kept_masks(keep)
+        sliced = dict(state)
+        for key, dim in self._slices:
+            mask = self._kept_along(key, dim, kept)
+            if not mask.all():
+                t = sliced[key]
+                sliced[key] = t.index_select(dim, mask.nonzero().squeeze(1).to(t.device))
+        return sliced
+
+    def kept_positions(self, key: str, dim: int, keep: list[torch.Tensor], size: int) -> torch.Tensor:
+        """Positions along ``dim`` of tensor ``key`` (``size`` long) that ``slice_state`` keeps."""
+        if (key, dim) not in self._slices:
+            return torch.arange(size)
+        return self._kept_along(key, dim, self._kept_masks(keep)).nonzero().squeeze(1)
+
+    def _kept_masks(self, keep: list[torch.Tensor]) -> list[torch.Tensor]:
         kept = []
         for layer, k in zip(self.layers, keep):
             mask = torch.zeros(layer.channels, dtype=torch.bool)
             mask[k] = True
             kept.append(mask)
-        sliced = dict(state)
-        for (key, dim), slices in self._slices.items():
-            mask = torch.ones(self._sizes[(key, dim)], dtype=torch.bool)
-            for s in slices:
-                mask[s.idxs[~kept[s.layer][s.root]]] = False
-            if not mask.all():
-                t = sliced[key]
-                sliced[key] = t.index_select(dim, mask.nonzero().squeeze(1).to(t.device))
-        return sliced
+        return kept
+
+    def _kept_along(self, key: str, dim: int, kept: list[torch.Tensor]) -> torch.Tensor:
+        mask = torch.ones(self._sizes[(key, dim)], dtype=torch.bool)
+        for s in self._slices[(key, dim)]:
+            mask[s.idxs[~kept[s.layer][s.root]]] = False
+        return mask

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import (FilterFineTuneConfig, accuracy_drop, boolean, names_list, nonnegative_int, option,
+from ...config import (FilterFineTuneConfig, accuracy_drop, boolean, names_list, nonnegative_int, option, optional,
                        positive_int, ratio, screen_images, text)
 from ...errors import EvopruneError
 from ...fitness.distributed import check_dask_address
@@ -48,8 +48,9 @@ class FilterSearchConfig(FilterFineTuneConfig):
     screen: int | None = option(None, "two-step fitness: first evaluate each network on this many validation "
                                 "images, and on all of them only if it could still be feasible and non-dominated "
                                 "(default: off)", screen_images, kind=str)
-    race: bool = option(False, "score each new network batch by batch and stop once it cannot be feasible or on the "
-                        "front (with --race-z confidence); its estimate so far goes to the search", boolean)
+    race: bool | None = option(None, "score each new network batch by batch and stop once it cannot be feasible or "
+                               "on the front (with --race-z confidence); its estimate so far goes to the search "
+                               "(default: on, off with --dask)", optional(boolean), kind=bool)
     race_z: float = option(3.0, "binomial standard errors of the racing bound (inf: stop only when certain, so "
                            "every network dropped is infeasible or dominated)", _z)
     bn_calibration: int = option(0, "re-measure each candidate's BatchNorm statistics on this many training images "
@@ -71,6 +72,11 @@ class FilterSearchConfig(FilterFineTuneConfig):
     dask: str | None = option(None, "evaluate candidates on a Dask cluster: local:N starts N local worker "
                               "processes, tcp://HOST:PORT joins a running scheduler (default: in this process)",
                               check_dask_address, kind=str)
+
+    def racing(self, client=None) -> bool:
+        """Whether the search races: as asked, else unless Dask workers (``dask`` or a ``client``
+        given to the run) score whole networks."""
+        return self.race if self.race is not None else self.dask is None and client is None
 
     def check(self):
         if self.race and self.dask:

@@ -164,7 +164,7 @@ def build_problem(cfg: FilterSearchConfig, setup: BaseSetup, client=None) -> Fil
                  else RatioSelection(cfg.criterion, cfg.max_ratio))
     return FilterPruningProblem(setup.model, data.val, max_drop=cfg.max_drop, selection=selection,
                                 structure=setup.checked, batch_size=cfg.eval_batch_size,
-                                objectives=tuple(cfg.objectives), screen=cfg.screen, race=cfg.race,
+                                objectives=tuple(cfg.objectives), screen=cfg.screen, race=cfg.racing(client),
                                 race_z=cfg.race_z, keep_dominated=cfg.finalists,
                                 calibration=data.train.subset(cfg.bn_calibration) if cfg.bn_calibration else None,
                                 short_training=short_training(cfg, data), client=client)

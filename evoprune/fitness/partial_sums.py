@@ -16,6 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# torch flags its sparse CSR support as beta on every first use; the product used here is plain
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+
 
 class PartialSums:
     """Single-channel responses of ``conv`` to ``inputs``, in chunks of ``chunk`` images: chunk
@@ -54,10 +57,9 @@ class PartialSums:
         """The sparse matrix that sums, for each kept filter, the rows of the kept input channels."""
         rows = (kept_in[None, :] * self.conv.out_channels + kept_out[:, None]).reshape(-1)
         starts = torch.arange(0, len(rows) + 1, len(kept_in))
-        with warnings.catch_warnings():  # sparse CSR support is flagged as beta
-            warnings.simplefilter("ignore")
-            return torch.sparse_csr_tensor(starts, rows, torch.ones(len(rows)),
-                                           size=(len(kept_out), self.conv.in_channels * self.conv.out_channels))
+        return torch.sparse_csr_tensor(starts, rows, torch.ones(len(rows)),
+                                       size=(len(kept_out), self.conv.in_channels * self.conv.out_channels),
+                                       check_invariants=False)  # built valid here
 
     def output(self, chunk: torch.Tensor, selector: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         """The candidate's convolution output on one chunk, (images, kept filters, h, w) in

@@ -20,14 +20,16 @@ class LayerwiseWeightPruningProblem(SharesHeavyParts, Problem):
 
     F = fraction of the prunable layers' weights kept (of their dense size), minimised.
     G = (reference accuracy - accuracy) - max_drop <= 0, on the validation split; the reference is
-    the model's own accuracy unless given (e.g. the dense model's, in later pruning rounds).
+    the model's own accuracy unless given (e.g. the dense model's, in later pruning rounds); with
+    ``min_kept``, also (min_kept - weights kept) / dense weights <= 0, a bound on how far one search
+    may prune.
     """
 
     HEAVY = ("evaluator", "magnitudes", "sorted_magnitudes")  # model, data and |W|: shared, never serialised
 
     def __init__(self, model: nn.Module, val: TensorSplit, xl=0.0, xu=3.0, max_drop: float = 0.01,
                  layers: list[str] | None = None, reference_accuracy: float | None = None,
-                 batch_size: int = 1000):
+                 batch_size: int = 1000, min_kept: int = 0):
         weights = prunable_weights(model, layers)
         n = len(weights)
         xl = np.broadcast_to(np.asarray(xl, dtype=float), (n,)).copy()
@@ -44,10 +46,10 @@ class LayerwiseWeightPruningProblem(SharesHeavyParts, Problem):
         self.stds = np.array([alive_std(w) for w in weights.values()])
         self.sizes = np.array([w.numel() for w in weights.values()])
         self.evaluator = StateEvaluator(model, val, batch_size)
-        self.max_drop = max_drop
+        self.max_drop, self.min_kept = max_drop, int(min_kept)
         self.current = self.evaluator(self.evaluator.state)
         self.reference_accuracy = self.current.accuracy if reference_accuracy is None else float(reference_accuracy)
-        super().__init__(n_var=n, n_obj=1, n_ieq_constr=1, xl=xl, xu=xu,
+        super().__init__(n_var=n, n_obj=1, n_ieq_constr=2 if self.min_kept else 1, xl=xl, xu=xu,
                          exclude_from_serialization=list(self.HEAVY))
 
     def thresholds(self, x) -> torch.Tensor:
@@ -83,5 +85,9 @@ class LayerwiseWeightPruningProblem(SharesHeavyParts, Problem):
         self.require_heavy_parts()
         X = np.atleast_2d(X)
         accuracy = np.array([self.fitness(x).accuracy for x in X])
-        out["F"] = np.array([[self.kept_fraction(x)] for x in X])
-        out["G"] = (self.reference_accuracy - accuracy - self.max_drop)[:, None]
+        kept = np.array([self.kept_fraction(x) for x in X])
+        out["F"] = kept[:, None]
+        G = [self.reference_accuracy - accuracy - self.max_drop]
+        if self.min_kept:
+            G.append(self.min_kept / int(self.sizes.sum()) - kept)
+        out["G"] = np.stack(G, axis=1)

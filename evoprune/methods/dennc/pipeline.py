@@ -3,6 +3,7 @@ sensitivities -> prune -> fine-tune with masks and recovery), sparse export, run
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,8 +157,10 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
         with timed(t, "search"):
             # the drop is measured from this round's network: fine-tuning recovers it, accept_drop
             # guards the distance to the base
+            nonzero = sum(kept_counts(current_masks(weights)).values())
             problem = LayerwiseWeightPruningProblem(model, search_val, cfg.s_min, xu, search_drop, layers,
-                                                    batch_size=cfg.eval_batch_size)
+                                                    batch_size=cfg.eval_batch_size,
+                                                    min_kept=math.ceil(nonzero / cfg.max_step) if cfg.max_step else 0)
             recorder = BestPerGeneration(r, callback)
             res = minimize(problem, copy.deepcopy(algorithm) if algorithm is not None else make_de(cfg),
                            copy.deepcopy(termination) or ("n_gen", cfg.generations), seed=cfg.seed + r,

@@ -1,4 +1,4 @@
-"""DENNC --max-step: a round's search may raise compression by at most that factor."""
+"""DENNC --halve-step: after a rejected round, the next search steps at most halfway to it."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,22 +23,30 @@ def test_networks_pruned_past_min_kept_break_the_second_constraint(trained_lenet
     assert out_capped["G"][0, 1] <= 0 < out_capped["G"][2, 1]  # nothing pruned: within; most pruned: past
 
 
-def test_a_capped_round_ends_within_its_step(tmp_path):
-    compressions = {}
-    for step in (1.5, None):
+def within_halved_steps(rounds: pd.DataFrame) -> list[bool]:
+    """For each round after a rejected one: whether it stayed within the geometric midpoint between
+    its start (the last accepted compression, or 1) and the rejected round's compression."""
+    start, cap, checks = 1.0, None, []
+    for _, r in rounds.iterrows():
+        if cap is not None:
+            checks.append(r["compression"] <= cap + 1e-9)
+        start, cap = (r["compression"], None) if r["accepted"] else (start, np.sqrt(start * r["compression"]))
+    return checks
+
+
+def test_after_a_rejected_round_the_next_search_steps_at_most_halfway(tmp_path):
+    checks = {}
+    for halve in (True, False):
         torch.manual_seed(0)
-        cfg = WeightPruningConfig(epochs=1, rounds=2, pop_size=6, generations=2, finetune_epochs=1, sweep_steps=3,
-                                  max_drop=0.2, accept_drop=0.5, search_val_size=300, max_step=step,
+        cfg = WeightPruningConfig(epochs=1, rounds=3, pop_size=6, generations=2, finetune_epochs=1, sweep_steps=3,
+                                  max_drop=0.5, accept_drop=0.0, patience=3, search_val_size=300, halve_step=halve,
                                   cache_dir=str(tmp_path / "c"))
-        run_dennc(cfg, tmp_path / f"step{step}")
-        compressions[step] = pd.read_csv(tmp_path / f"step{step}" / "rounds.csv")["compression"]
-    capped = compressions[1.5]
-    steps = capped / capped.shift(1, fill_value=1.0)  # every round accepted (accept_drop 0.5)
-    assert len(capped) == 2 and (steps <= 1.5 + 1e-9).all() and (steps > 1.0).all()
-    assert compressions[None][0] > 1.5  # the same search without the cap steps further
+        run_dennc(cfg, tmp_path / f"halve{halve}")
+        checks[halve] = within_halved_steps(pd.read_csv(tmp_path / f"halve{halve}" / "rounds.csv"))
+    assert checks[True] and all(checks[True])
+    assert not all(checks[False])  # halving max_drop alone steps further
 
 
-@pytest.mark.parametrize("value", [0.5, 0.99])
-def test_a_step_below_one_is_refused(value):
-    with pytest.raises(EvopruneError, match="max_step"):
-        WeightPruningConfig(max_step=value).validate()
+def test_halve_step_must_be_true_or_false():
+    with pytest.raises(EvopruneError, match="halve_step"):
+        WeightPruningConfig(halve_step="yes").validate()

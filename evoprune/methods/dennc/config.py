@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import (BaseModelConfig, FineTuneConfig, accuracy_drop, at_least, choice, model_option,
+from ...config import (BaseModelConfig, FineTuneConfig, accuracy_drop, at_least, boolean, choice, model_option,
                        nonnegative_int, number, option, optional, positive_int, text)
 from ...errors import EvopruneError
 
@@ -64,10 +64,10 @@ class WeightPruningConfig(SensitivityConfig, FineTuneConfig):
     rounds: int = option(5, "largest number of prune / fine-tune rounds", positive_int)
     target_compression: float = option(50.0, "stop once dense / nonzero weights reaches this (> 1)",
                                        number)
-    max_step: float | None = option(None, "largest compression growth one round's search may propose, as a factor "
-                                    "of the round's starting compression (e.g. 1.25; default: unbounded): past "
-                                    "some sparsity the accuracy bound alone lets the search step further than "
-                                    "fine-tuning recovers", optional(at_least(1)), kind=float)
+    halve_step: bool = option(False, "after a rejected round, the next search may raise compression at most "
+                              "halfway (geometrically) to the rejected round's: past some sparsity the accuracy "
+                              "bound alone lets the search step further than fine-tuning recovers, round after "
+                              "round", boolean)
     min_gain: float = option(0.02, "stop when a round raises compression by less than this fraction", at_least(0))
     accept_drop: float = option(0.01, "a round is rejected (undone, and the next searches with half the max_drop) "
                                 "when fine-tuned validation accuracy ends more than this fraction below the base's",

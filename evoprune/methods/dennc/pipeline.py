@@ -145,7 +145,7 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
     rows, scans, history = [], [], []
     best_state, best_round, stop = copy.deepcopy(model.state_dict()), 0, "round budget"
     teacher = copy.deepcopy(model).eval() if cfg.distill else None  # the dense base, frozen
-    search_drop, rejected = cfg.max_drop, 0
+    search_drop, rejected, min_kept = cfg.max_drop, 0, 0
     compression = 1.0 / (sum(kept_counts(current_masks(weights)).values()) / base["prunable_weights"])
     for r in tqdm(range(1, cfg.rounds + 1), desc="rounds", leave=False):
         t = {}
@@ -159,8 +159,7 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
             # guards the distance to the base
             nonzero = sum(kept_counts(current_masks(weights)).values())
             problem = LayerwiseWeightPruningProblem(model, search_val, cfg.s_min, xu, search_drop, layers,
-                                                    batch_size=cfg.eval_batch_size,
-                                                    min_kept=math.ceil(nonzero / cfg.max_step) if cfg.max_step else 0)
+                                                    batch_size=cfg.eval_batch_size, min_kept=min_kept)
             recorder = BestPerGeneration(r, callback)
             res = minimize(problem, copy.deepcopy(algorithm) if algorithm is not None else make_de(cfg),
                            copy.deepcopy(termination) or ("n_gen", cfg.generations), seed=cfg.seed + r,
@@ -199,12 +198,14 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
             rejected += 1
             model.load_state_dict(best_state)
             search_drop /= 2
+            if cfg.halve_step:  # the geometric midpoint between this round's start and the rejected network
+                min_kept = math.ceil(math.sqrt(nonzero * sum(kept.values())))
             if rejected >= cfg.patience:
                 stop = (f"{rejected} rounds in a row left validation accuracy more than "
                         f"accept_drop={cfg.accept_drop:g} below the base")
                 break
             continue
-        best_state, best_round, rejected = copy.deepcopy(model.state_dict()), r, 0
+        best_state, best_round, rejected, min_kept = copy.deepcopy(model.state_dict()), r, 0, 0
         if new_compression >= cfg.target_compression:
             stop = "target compression reached"
             break

@@ -70,3 +70,30 @@ def test_partial_sums_are_left_out_when_they_would_not_fit_or_not_pay(trained_le
                                nn.Linear(4 * 26 * 26, 10)).eval()
     evaluator = FilterEvaluator(one_by_one, PrunableStructure(one_by_one, (1, 28, 28)), mini.val.subset(50))
     assert evaluator.suffix is not None and evaluator.partial is None  # shared prefix, but a 1x1 convolution
+
+
+class StandardisedConv(nn.Conv2d):
+    """Convolves with its weight standardised per filter: not its raw weight's convolution."""
+
+    def forward(self, x):
+        w = self.weight
+        w = (w - w.mean((1, 2, 3), keepdim=True)) / (w.std((1, 2, 3), keepdim=True) + 1e-5)
+        return self._conv_forward(x, w, self.bias)
+
+
+def test_a_convolution_that_computes_more_than_its_weight_is_run_not_summed(mini):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), StandardisedConv(6, 8, 3), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 10)).eval()
+    structure = PrunableStructure(model, (1, 28, 28))
+    data = mini.val.subset(300)
+    keeps = candidates(model, structure)
+    through_conv = FilterEvaluator(model, structure, data, partial_sums_memory=0)
+    reference = [through_conv.compute(keep, None) for keep in keeps]
+    subclassed = FilterEvaluator(model, structure, data)
+    assert subclassed.partial is None
+    assert all(same_fitness(subclassed.compute(keep, None), ref) for keep, ref in zip(keeps, reference))
+    plain = nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.Conv2d(6, 8, 3)).eval()
+    assert FilterEvaluator(plain, PrunableStructure(plain, (1, 28, 28)), data).partial is not None
+    plain[2].register_forward_hook(lambda module, args, out: out * 2)  # e.g. a user's quantisation hook
+    assert FilterEvaluator(plain, PrunableStructure(plain, (1, 28, 28)), data).partial is None

@@ -15,6 +15,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules import module as module_hooks
 
 # torch flags its sparse CSR support as beta on every first use; the product used here is plain
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -45,8 +46,10 @@ class PartialSums:
         """Whether the partial sums of ``module`` on ``inputs`` can stand in for it within
         ``memory`` bytes: a plain (ungrouped, zero-padded) convolution with a kernel of more than
         one position (a 1x1 convolution is already one product per channel), on the CPU (where the
-        sums were measured to pay; a GPU runs the convolution itself)."""
-        if not (inputs.device.type == "cpu" and isinstance(module, nn.Conv2d) and module.groups == 1
+        sums were measured to pay; a GPU runs the convolution itself). Only a bare ``nn.Conv2d``
+        without hooks: a subclass (weight standardisation, quantisation, parametrisation) or a hook
+        computes something else than its raw weight's convolution."""
+        if not (inputs.device.type == "cpu" and _bare_conv(module) and module.groups == 1
                 and module.padding_mode == "zeros"
                 and isinstance(module.padding, tuple) and module.weight[0, 0].numel() > 1):
             return False
@@ -69,6 +72,12 @@ class PartialSums:
             out += bias[:, None]
         h, w = self.out_size
         return out.t().contiguous().reshape(-1, h, w, len(out)).permute(0, 3, 1, 2)
+
+
+def _bare_conv(module: nn.Module) -> bool:
+    hooks = (module._forward_hooks, module._forward_pre_hooks, module_hooks._global_forward_hooks,
+             module_hooks._global_forward_pre_hooks)
+    return type(module) is nn.Conv2d and not any(hooks)
 
 
 def _out_size(conv: nn.Conv2d, size) -> tuple[int, int]:

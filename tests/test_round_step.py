@@ -1,4 +1,6 @@
 """DENNC --halve-step: after a rejected round, the next search steps at most halfway to it."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,27 +26,48 @@ def test_networks_pruned_past_min_kept_break_the_second_constraint(trained_lenet
 
 
 def within_halved_steps(rounds: pd.DataFrame) -> list[bool]:
-    """For each round after a rejected one: whether it stayed within the geometric midpoint between
-    its start (the last accepted compression, or 1) and the rejected round's compression."""
+    """For each round after a rejected one: whether its search stayed within the geometric midpoint
+    between its start (the last accepted compression, or 1) and the rejected search's compression
+    (before fine-tuning, which may recover connections)."""
     start, cap, checks = 1.0, None, []
     for _, r in rounds.iterrows():
         if cap is not None:
-            checks.append(r["compression"] <= cap + 1e-9)
-        start, cap = (r["compression"], None) if r["accepted"] else (start, np.sqrt(start * r["compression"]))
+            checks.append(r["searched_compression"] <= cap + 1e-9)
+        start, cap = (r["compression"], None) if r["accepted"] else (start, np.sqrt(start * r["searched_compression"]))
     return checks
 
 
+def run(tmp_path, halve: bool, recovery: float) -> tuple[pd.DataFrame, int]:
+    """The rounds table of a small run, and its number of prunable weights."""
+    torch.manual_seed(0)
+    cfg = WeightPruningConfig(epochs=1, rounds=3, pop_size=6, generations=2, finetune_epochs=1, sweep_steps=3,
+                              max_drop=0.5, accept_drop=0.0, patience=3, search_val_size=300, halve_step=halve,
+                              recovery_rate=recovery, cache_dir=str(tmp_path / "c"))
+    out = tmp_path / f"halve{halve}-{recovery}"
+    run_dennc(cfg, out)
+    return pd.read_csv(out / "rounds.csv"), json.loads((out / "base.json").read_text())["prunable_weights"]
+
+
 def test_after_a_rejected_round_the_next_search_steps_at_most_halfway(tmp_path):
-    checks = {}
-    for halve in (True, False):
-        torch.manual_seed(0)
-        cfg = WeightPruningConfig(epochs=1, rounds=3, pop_size=6, generations=2, finetune_epochs=1, sweep_steps=3,
-                                  max_drop=0.5, accept_drop=0.0, patience=3, search_val_size=300, halve_step=halve,
-                                  cache_dir=str(tmp_path / "c"))
-        run_dennc(cfg, tmp_path / f"halve{halve}")
-        checks[halve] = within_halved_steps(pd.read_csv(tmp_path / f"halve{halve}" / "rounds.csv"))
-    assert checks[True] and all(checks[True])
-    assert not all(checks[False])  # halving max_drop alone steps further
+    assert not all(within_halved_steps(run(tmp_path, False, 0.0)[0]))  # halving max_drop alone steps further
+    checks = within_halved_steps(run(tmp_path, True, 0.0)[0])
+    assert checks and all(checks)
+
+
+def test_halfway_is_measured_from_the_searched_network_not_the_recovered_one(tmp_path):
+    # fine-tuning recovers half the removed connections: the rejected network holds far more weights
+    # than its search kept, and a midpoint taken from it would leave the next search little room or none
+    rounds, dense = run(tmp_path, True, 0.5)
+    kept, searched = dense / rounds["compression"], dense / rounds["searched_compression"]
+    assert (kept > searched).all()
+    start, checked = dense, 0
+    for i in range(len(rounds)):
+        if i and not rounds["accepted"][i - 1]:
+            assert rounds["min_kept"][i] == pytest.approx(np.sqrt(start * searched[i - 1]), abs=1.5)
+            checked += 1
+        if rounds["accepted"][i]:
+            start = kept[i]
+    assert checked
 
 
 def test_halve_step_must_be_true_or_false():

@@ -166,7 +166,8 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
                            callback=recorder, verbose=False)
         history += recorder.rows
         if res.X is None:
-            stop = "no candidate met the search's accuracy bound"
+            stop = "no candidate met the search's accuracy bound" + (
+                f" while keeping at least {min_kept} weights (halve_step)" if min_kept else "")
             break
         x = np.atleast_1d(res.X).astype(float)
         thresholds = problem.thresholds(x).tolist()
@@ -184,10 +185,11 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
         new_compression = base["prunable_weights"] / sum(kept.values())
         val_acc, test_acc = evaluate(model, data.val)["accuracy"], evaluate(model, data.test)["accuracy"]
         accepted = val_acc >= base["val_accuracy"] - cfg.accept_drop
-        row = {"round": r, "max_drop": search_drop, **{f"s_{n}": s for n, s in zip(layers, x)},
+        row = {"round": r, "max_drop": search_drop, "min_kept": min_kept, **{f"s_{n}": s for n, s in zip(layers, x)},
                **{f"threshold_{n}": th for n, th in zip(layers, thresholds)},
                **{f"upper_{n}": u for n, u in zip(layers, xu)}, **{f"kept_{n}": k for n, k in kept.items()},
                "kept_fraction": 1 / new_compression, "compression": new_compression,
+               "searched_compression": base["prunable_weights"] / sum(kept_counts(searched).values()),
                "val_accuracy_pruned": pruned_val, "val_accuracy": val_acc, "test_accuracy": test_acc,
                "recovered": recovered, "accepted": accepted, "evaluations": int(res.algorithm.evaluator.n_eval),
                "networks_evaluated": problem.evaluator.computed, **{f"seconds_{k}": v for k, v in t.items()}}
@@ -198,8 +200,9 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
             rejected += 1
             model.load_state_dict(best_state)
             search_drop /= 2
-            if cfg.halve_step:  # the geometric midpoint between this round's start and the rejected network
-                min_kept = math.ceil(math.sqrt(nonzero * sum(kept.values())))
+            if cfg.halve_step:  # the geometric midpoint between this round's start and the rejected search's
+                # network (before fine-tuning, whose recovered connections the search never chose)
+                min_kept = math.ceil(math.sqrt(nonzero * sum(kept_counts(searched).values())))
             if rejected >= cfg.patience:
                 stop = (f"{rejected} rounds in a row left validation accuracy more than "
                         f"accept_drop={cfg.accept_drop:g} below the base")

@@ -114,8 +114,9 @@ def main():
     networks = sum(map(len, generations))
     race_images, oracle, saved, mistakes, skipped, errors = replay(problem, generations, zs)
     print(f"data: {data.name}, {len(data.val)} validation images; torch threads: {torch.get_num_threads()}")
+    exact = networks * len(data.val)
     print(f"seeded {args.search} LeNet-5 search: {networks} networks in {len(generations)} generations; exact scoring "
-          f"takes {networks * len(data.val)} images, racing {race_images} ({100 * race_images / (networks * len(data.val)):.0f} %)")
+          f"takes {exact} images, racing {race_images} ({100 * race_images / exact:.0f} %)")
     print(f"surrogate (ridge on the filters, refitted each generation): accuracy error on the next generation "
           f"{100 * np.sqrt(np.mean(errors ** 2)):.2f} pp RMS, {100 * np.abs(errors).max():.2f} pp at most")
     print(f"  a surrogate that knew every accuracy exactly would save {oracle} of racing's images "

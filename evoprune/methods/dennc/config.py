@@ -65,9 +65,9 @@ class WeightPruningConfig(SensitivityConfig, FineTuneConfig):
     target_compression: float = option(50.0, "stop once dense / nonzero weights reaches this (> 1)",
                                        number)
     halve_step: bool = option(False, "after a rejected round, the next search may raise compression at most "
-                              "halfway (geometrically) to the rejected round's search: past some sparsity the accuracy "
-                              "bound alone lets the search step further than fine-tuning recovers, round after "
-                              "round", boolean)
+                              "halfway (geometrically) to the rejected round's search: past some sparsity the "
+                              "accuracy bound alone lets the search step further than fine-tuning recovers, round "
+                              "after round", boolean)
     min_gain: float = option(0.02, "stop when a round raises compression by less than this fraction", at_least(0))
     accept_drop: float = option(0.01, "a round is rejected (undone, and the next searches with half the max_drop) "
                                 "when fine-tuned validation accuracy ends more than this fraction below the base's",

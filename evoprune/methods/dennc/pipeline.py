@@ -181,7 +181,7 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
         with timed(t, "finetune"):
             recovered = finetune_masked(model, weights, current_masks(weights), data, cfg, cfg.seed + r,
                                         f"fine-tune round {r}", teacher, targets)
-        kept = kept_counts(current_masks(weights))
+        kept, searched_kept = kept_counts(current_masks(weights)), sum(kept_counts(searched).values())
         new_compression = base["prunable_weights"] / sum(kept.values())
         val_acc, test_acc = evaluate(model, data.val)["accuracy"], evaluate(model, data.test)["accuracy"]
         accepted = val_acc >= base["val_accuracy"] - cfg.accept_drop
@@ -189,7 +189,7 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
                **{f"threshold_{n}": th for n, th in zip(layers, thresholds)},
                **{f"upper_{n}": u for n, u in zip(layers, xu)}, **{f"kept_{n}": k for n, k in kept.items()},
                "kept_fraction": 1 / new_compression, "compression": new_compression,
-               "searched_compression": base["prunable_weights"] / sum(kept_counts(searched).values()),
+               "searched_compression": base["prunable_weights"] / searched_kept,
                "val_accuracy_pruned": pruned_val, "val_accuracy": val_acc, "test_accuracy": test_acc,
                "recovered": recovered, "accepted": accepted, "evaluations": int(res.algorithm.evaluator.n_eval),
                "networks_evaluated": problem.evaluator.computed, **{f"seconds_{k}": v for k, v in t.items()}}
@@ -202,7 +202,7 @@ def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None
             search_drop /= 2
             if cfg.halve_step:  # the geometric midpoint between this round's start and the rejected search's
                 # network (before fine-tuning, whose recovered connections the search never chose)
-                min_kept = math.ceil(math.sqrt(nonzero * sum(kept_counts(searched).values())))
+                min_kept = math.ceil(math.sqrt(nonzero * searched_kept))
             if rejected >= cfg.patience:
                 stop = (f"{rejected} rounds in a row left validation accuracy more than "
                         f"accept_drop={cfg.accept_drop:g} below the base")

@@ -73,3 +73,9 @@ def test_halfway_is_measured_from_the_searched_network_not_the_recovered_one(tmp
 def test_halve_step_must_be_true_or_false():
     with pytest.raises(EvopruneError, match="halve_step"):
         WeightPruningConfig(halve_step="yes").validate()
+
+
+def test_min_kept_outside_the_prunable_weights_is_refused(trained_lenet300, mini):
+    for bad in (-1, 266201):
+        with pytest.raises(EvopruneError, match=f"min_kept {bad} must be between 0 and the 266200"):
+            LayerwiseWeightPruningProblem(trained_lenet300, mini.val.subset(50), xu=2.0, min_kept=bad)

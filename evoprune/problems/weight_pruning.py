@@ -39,6 +39,9 @@ class LayerwiseWeightPruningProblem(SharesHeavyParts, Problem):
                                 f"lower={xl.tolist()}, upper={xu.tolist()}")
         if not max_drop >= 0:
             raise EvopruneError(f"max_drop {max_drop:g} must be a non-negative accuracy fraction (0.01 = 1 point)")
+        dense = sum(w.numel() for w in weights.values())
+        if not 0 <= min_kept <= dense:
+            raise EvopruneError(f"min_kept {min_kept} must be between 0 and the {dense} prunable weights")
         self.layers = list(weights)
         # |W| and std once: a candidate costs one comparison per weight and one forward pass
         self.magnitudes = [w.detach().abs() for w in weights.values()]

@@ -74,6 +74,19 @@ HISTORY = (
     "connections; the gradual schedule ends each round at exactly the searched counts, so they were equal here): "
     "the experiment ran again with the fixed code and reproduced every round's figures, test figures included; "
     "that run took 41.1 min against 31.6 min for the same arithmetic before, the machine's speed varying.")
+# Why LeNet-300-100 stays short of its target (validation figures only; printed in the results file).
+SHORTFALL = (
+    "**LeNet-300-100 falls short of 56x.** A 0.2-point drop from our base (1.49 % test error) means at most "
+    "1.69 % error at 56x, below every published figure at that size (DNS 1.99 % at 56x, Sparse VD 1.92 % at 68x). "
+    "On the validation split, no way of reaching ~56x that we tried came within the bound: DENNC's rounds at 27x and "
+    "beyond end at 97.74 % to 97.90 % against a base of 98.20 % (the per-round table below); gradual magnitude "
+    "pruning of the previous run's base (98.14 %) to fixed per-layer budgets of ~56x reached 97.1 % to 97.8 % over "
+    "20 to 120 epochs, with or without weight decay, distillation from the base, label smoothing, weight averaging, "
+    "Adam or gradient-based regrowth, at 99.5 % to 100 % training accuracy; Sparse Variational Dropout (Molchanov et "
+    "al. 2017; 60 epochs of Adam from the base, weights with log alpha >= 3 pruned) reached 97.70 % at 43.3x, and "
+    "97.48 % at 57.4x (97.64 % after 10 epochs of masked fine-tuning). Shifting the digits by up to two pixels while "
+    "fine-tuning reached 98.14 % at 56x, but that only measures a better training recipe: a base trained with the same "
+    "shifts reached 98.74 % and its pruned version 97.80 %, a larger drop; so no augmentation is used here.")
 QUICK = dict(dataset="mnist-mini", val_size=None, epochs=1, rounds=1, pop_size=6, generations=2, finetune_epochs=1,
              max_drop=0.05, sweep_steps=4, search_val_size=None)
 
@@ -177,14 +190,18 @@ def markdown(ours: pd.DataFrame, summaries: list[str], threads: int | None) -> s
     targets = ", ".join(f"{NAMES[m]} >= {t:g}x" for m, t in TARGETS.items())
     lines += ["", f"## Against the targets ({targets}, each at <= {MAX_DROP_PP} pp drop; whole experiment <= 60 min)",
               ""]
+    unmet = set()
     for _, r in ours.iterrows():
         met = r["compression"] >= TARGETS[r["model"]] and r["drop_pp"] <= MAX_DROP_PP
+        if not met:
+            unmet.add(r["model"])
         lines.append(f"- {NAMES[r['model']]}: {r['compression']:.1f}x at {r['drop_pp']:.2f} pp drop: "
                      f"{'met' if met else 'not met'}; stopped because: {r['stop_reason']}; "
                      f"{r['seconds_total'] / 60:.1f} min (base training {r['seconds_train_base']:.0f} s, "
                      f"sensitivity {r['seconds_sensitivity']:.0f} s, search {r['seconds_search']:.0f} s, "
                      f"fine-tuning {r['seconds_finetune']:.0f} s)")
     lines.append(f"- whole experiment: {ours['seconds_total'].sum() / 60:.1f} min")
+    lines += ["", SHORTFALL] if "lenet300" in unmet else []
     lines += ["", HISTORY]
     command = "python experiments/dennc_mnist.py" + (f" --threads {threads}" if threads else "")
     lines += ["", f"Measured with `{command}` on a 2-core CPU. Settings: `experiments/dennc_mnist.py` "

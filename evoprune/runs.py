@@ -63,6 +63,25 @@ def versions() -> dict:
             "pymoo": pymoo.__version__, "torch_pruning": torch_pruning.__version__, "numpy": np.__version__}
 
 
+SPLITS = {"train": "training", "val": "validation", "test": "test"}
+
+
+def split_fingerprints(data: DatasetSplits) -> dict[str, str | None]:
+    """The fingerprint of each split (None for a streamed one), as config.json records them."""
+    return {f"{name}_fingerprint": data_fingerprint(getattr(data, name)) for name in SPLITS}
+
+
+def check_same_data(recorded: dict, data: DatasetSplits, made: str, advice: str) -> None:
+    """Refuse ``data`` if a split differs from the one a run recorded: its cached scores and tables
+    were measured on those. A split recorded before its fingerprint was kept is not compared."""
+    now = split_fingerprints(data)
+    differ = [name for name in SPLITS if f"{name}_fingerprint" in recorded
+              and recorded[f"{name}_fingerprint"] != now[f"{name}_fingerprint"]]
+    if differ:
+        raise EvopruneError(f"the {' and '.join(SPLITS[name] for name in differ)} data differ from those {made}; "
+                            f"{advice}")
+
+
 @dataclass
 class BaseSetup:
     """A run's base model (trained), its architecture spec (None for a user model), its data,
@@ -115,11 +134,11 @@ def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | N
     if trains and cfg.cache_dir is not None:
         _make_dir(Path(cfg.cache_dir).expanduser(), "cache directory", " (or pass --cache-dir none)")
     source = {"dataset": "splits passed to the Python API" if data_given else cfg.dataset,
-              "root": None if data_given else cfg.data_root, "train_fingerprint": data_fingerprint(data.train)}
+              "root": None if data_given else cfg.data_root, **split_fingerprints(data)}
     base_weights = None if trains else weights_fingerprint(model)  # what the run starts from, when not trained
-    if resume and recorded.get("data", {}).get("train_fingerprint") != source["train_fingerprint"]:
-        raise EvopruneError(f"the training data differ from those {out} was started with; resume with the same "
-                            "data, or start a new run")
+    if resume:
+        check_same_data(recorded.get("data", {}), data, f"{out} was started with", "resume with the same data, or "
+                        "start a new run")
     if resume and recorded.get("base_weights", base_weights) != base_weights:
         raise EvopruneError(f"the given model's weights (or --checkpoint's) differ from those {out} was started "
                             "with; resume with the same ones, or start a new run")

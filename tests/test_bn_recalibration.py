@@ -41,3 +41,12 @@ def test_recalibration_rescues_pruned_batchnorm_networks(mini):
     recalibrated = FilterPruningProblem(model, mini.val, max_ratio=0.9, calibration=mini.train.subset(256))
     errors_plain, errors_recalibrated = plain.evaluate(X)[0][:, 1], recalibrated.evaluate(X)[0][:, 1]
     assert errors_recalibrated.mean() < errors_plain.mean()
+
+
+def test_the_base_accuracy_is_the_given_models_own_not_a_recalibrated_one(mini):
+    model = trained_one_epoch("conv3", mini)
+    problem = FilterPruningProblem(model, mini.val, max_ratio=0.9, calibration=mini.train.subset(64))
+    own = evaluate(model, mini.val)
+    # every accuracy drop is measured from this: the user's model, with the statistics it was trained with
+    assert problem.base.accuracy == own["accuracy"] and abs(problem.base.loss - own["loss"]) < 1e-5
+    assert evaluate(problem.pruned_network(problem.full), mini.val)["accuracy"] == own["accuracy"]

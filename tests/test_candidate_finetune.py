@@ -3,11 +3,13 @@ import json
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
 from evoprune.cli import main
 from evoprune.fitness import ShortTraining
 from evoprune.problems import FilterPruningProblem
-from evoprune.train import evaluate
+from evoprune.train import TrainConfig, evaluate, fit
 
 
 def test_briefly_trained_candidates_score_higher_and_the_scored_network_is_the_one_kept(trained_lenet5, mini):
@@ -34,3 +36,23 @@ def test_search_with_candidate_finetuning_runs_end_to_end(tmp_path):
     pareto = pd.read_csv(out / "pareto.csv").set_index(pd.RangeIndex(len(pd.read_csv(out / "pareto.csv"))))
     for _, row in finetuned.iterrows():
         assert abs(row["val_accuracy_before"] - pareto.loc[row["pareto_row"], "val_accuracy"]) <= 2 / 1000
+
+
+def test_with_dropout_the_scored_network_is_rebuilt_exactly_and_scores_repeat(mini):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 5), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5), nn.Linear(256, 10))
+    fit(model, mini.train, TrainConfig(epochs=1, seed=0), progress=False)
+    X = np.array([[0.5, 0.5], [0.25, 0.75]])
+
+    def scored():
+        problem = FilterPruningProblem(model, mini.val, max_ratio=0.9, max_drop=1.0, workers=2,
+                                       short_training=ShortTraining(mini.train.subset(640), lr=0.01))
+        return problem, problem.evaluate(X)[0][:, 1]
+
+    problem, errors = scored()
+    torch.rand(100)  # other draws from torch's global generator in between change nothing
+    assert np.array_equal(scored()[1], errors)
+    for x in X:  # the network handed on for fine-tuning is the one the search scored
+        kept = problem.keep(x)
+        assert evaluate(problem.pruned_network(kept), mini.val)["accuracy"] == problem.fitness(kept).accuracy

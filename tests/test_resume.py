@@ -1,5 +1,6 @@
 """A killed or interrupted run continues with `evoprune resume` to the very results of a run that
 was never stopped; same seed, same bytes; files as the umask says."""
+import dataclasses
 import hashlib
 import os
 import signal
@@ -129,6 +130,9 @@ def test_an_api_run_with_its_own_model_and_data_resumes_from_python(trained_lene
         run_filter_search(cfg, out, model=trained_lenet5, data=mini, callback=interrupt)
     with pytest.raises(EvopruneError, match="started with a model of the caller's"):
         resume(out)
+    other_val = dataclasses.replace(mini, val=mini.val.subset(len(mini.val) // 2))
+    with pytest.raises(EvopruneError, match="the validation data differ from those"):
+        resume(out, model=trained_lenet5, data=other_val)  # its cached scores were measured on the whole split
     resumed = resume(out, model=trained_lenet5, data=mini)
     measured = MEASURED["pareto.csv"]
     pd.testing.assert_frame_equal(resumed.pareto.drop(columns=measured), reference.pareto.drop(columns=measured))

@@ -28,6 +28,9 @@ CHANNELWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sig
                nn.Dropout, BATCHNORM, nn.MaxPool2d, nn.AvgPool2d)
 
 
+_GLOBAL_RNG = threading.Lock()  # torch's global generator is one per process
+
+
 @dataclass(frozen=True)
 class ShortTraining:
     """Fine-tune each candidate briefly before scoring it, so that its fitness predicts its
@@ -171,27 +174,35 @@ class FilterEvaluator(StateEvaluator):
         state = self.structure.slice_state(self.state, keep)
         state = {k: v for k, v in state.items() if k in self.network_keys}
         self.structure.regroup(network, state)
-        if self.calibration is None:
+        if self.calibration is None or not self._pruned(keep):  # the unpruned network is the base model itself
             return state
         x = self.calibration if self.prefix_out is None else self.calibration.index_select(1, keep[0].to(self.x.device))
         return remeasured_batchnorm(network, state, x)
 
+    def _pruned(self, keep: list[torch.Tensor]) -> bool:
+        return any(len(k) < layer.channels for k, layer in zip(keep, self.structure.layers))
+
     def _trains(self, keep: list[torch.Tensor]) -> bool:
         # the unpruned network is the base model itself: never trained further
-        return self.short_training is not None and any(
-            len(k) < layer.channels for k, layer in zip(keep, self.structure.layers))
+        return self.short_training is not None and self._pruned(keep)
 
     def _trained(self, keep: list[torch.Tensor]) -> nn.Module:
         """The candidate as a small network of its own, after the short training."""
         from ..models.saving import resize_to_state_dict
-        from ..train import TrainConfig, fit
+        from ..train import TrainConfig, fit, split_device
 
         state = self._state(self._network(), keep)
         network = resize_to_state_dict(copy.deepcopy(self.model), state)  # trainable: real parameters
         network.load_state_dict(state)
         st = self.short_training
-        fit(network, st.data, TrainConfig(epochs=1, lr=st.lr, batch_size=st.batch_size, seed=st.seed),
-            progress=False)
+        # Dropout (and a streamed split's shuffling) draw from torch's global generator: seeded here,
+        # one candidate at a time, so that a network trains the same whenever and in whichever thread
+        # it is trained, and ``scored_state`` rebuilds the very network that was scored.
+        device = split_device(st.data)
+        with _GLOBAL_RNG, torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(st.seed)
+            fit(network, st.data, TrainConfig(epochs=1, lr=st.lr, batch_size=st.batch_size, seed=st.seed),
+                progress=False)
         return network.eval()
 
     def scored_state(self, keep: list[torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -17,8 +17,7 @@ from ...errors import EvopruneError
 from ...models import load_pruned
 from ...problems.filter_pruning import COLUMN
 from ...pruning import PrunableStructure
-from ...runs import BaseSetup, load_run_data
-from ...train import data_fingerprint
+from ...runs import BaseSetup, check_same_data, load_run_data
 from ..base import require_callers_parts
 from .config import FilterSearchConfig
 from .pipeline import build_problem, finetune_selected
@@ -92,8 +91,7 @@ def _reopen(run_dir: Path, config: dict, cfg: FilterSearchConfig, model: nn.Modu
     require_callers_parts(run_dir, config, model, data, "evoprune.methods.emofp.pick.pick")
     if data is None:
         data = load_run_data(cfg)
-    if data_fingerprint(data.check().train) != config["data"].get("train_fingerprint"):
-        raise EvopruneError(f"the training data differ from those {run_dir} was made with")
+    check_same_data(config["data"], data.check(), f"{run_dir} was made with", "pass the run's own data")
     base = load_pruned(run_dir / "base_model.pt", model)
     return BaseSetup(base, config.get("arch"), data, PrunableStructure(base, data.input_shape, cfg.ignore), {}, config["data"])
 

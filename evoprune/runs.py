@@ -24,11 +24,11 @@ from .config import BaseModelConfig, FineTuneConfig
 from .data import DatasetSplits, TensorSplit, load_dataset
 from .devices import resolve_device
 from .errors import EvopruneError
+from .fingerprints import data_fingerprint, weights_fingerprint
 from .io import save_torch, write_json
 from .models import build_model, check_input_shape
 from .models.checkpoint import load_checkpoint
-from .train import (TrainConfig, base_cache_key, data_fingerprint, evaluate, fit, load_state, train_cached,
-                    weights_fingerprint)
+from .train import TrainConfig, base_cache_key, evaluate, fit, load_state, train_cached
 
 
 def seed_everything(seed: int) -> None:

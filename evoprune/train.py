@@ -20,6 +20,7 @@ from .data.splits import TensorSplit, augment_batch
 from .data.streaming import LoaderSplit
 from .devices import mixed_precision
 from .errors import EvopruneError
+from .fingerprints import code_fingerprint, data_fingerprint, weights_fingerprint
 from .fitness.scoring import as_input, score, score_batches
 
 
@@ -163,54 +164,21 @@ def evaluate(model: nn.Module, data: TensorSplit | LoaderSplit, batch_size: int 
 
 
 # Bump when the entry format or what the key covers changes, so old entries are never reused.
-CACHE_FORMAT = "base-cache-v2"
-
-
-def _hash_tensor(h, t: torch.Tensor) -> None:
-    """Feed a tensor's dtype, shape and raw bytes to ``h``; hashes a zero-copy view when the tensor is
-    already a contiguous CPU one, so fingerprinting a data set costs one pass over its memory."""
-    t = t.detach().cpu().contiguous()
-    h.update(f"{t.dtype}|{tuple(t.shape)}|".encode())
-    if t.numel():
-        # A uint8 view works for every dtype, including those numpy lacks (bfloat16).
-        h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
-
-
-def data_fingerprint(split: TensorSplit | LoaderSplit) -> str | None:
-    """sha256 over the inputs and labels of ``split`` (bytes, dtype and shape) and its augmentation;
-    None for a streamed split, whose loader may shuffle or augment differently on every pass."""
-    if not isinstance(split, TensorSplit):
-        return None
-    h = hashlib.sha256()
-    for name, t in (("x", split.x), ("y", split.y)):
-        h.update(name.encode())
-        _hash_tensor(h, t)
-    if split.augment != "none":  # training with augmentation gives other weights (absent: keys made before it)
-        h.update(f"augment={split.augment}".encode())
-    return h.hexdigest()
-
-
-def weights_fingerprint(model: nn.Module) -> str:
-    """sha256 over every state-dict tensor of ``model`` (name, bytes, dtype and shape), in key order."""
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        h.update(name.encode() + b"\0")
-        if isinstance(t, torch.Tensor):
-            _hash_tensor(h, t)
-        else:  # a module's non-tensor extra state
-            h.update(repr(t).encode())
-    return h.hexdigest()
+CACHE_FORMAT = "base-cache-v3"
 
 
 def base_cache_key(model: nn.Module, data: TensorSplit, cfg: TrainConfig, arch: dict | None) -> str:
     """Cache key of the weights that training ``model`` (as it is now, untrained) on ``data`` with ``cfg``
-    produces: architecture, initial weights, training data, training settings and the entry format."""
+    produces: architecture, the code it runs, initial weights, training data, the device type (CUDA
+    trains in mixed precision), training settings and the entry format."""
     architecture = arch if arch is not None else f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}"
     parts = {
         "format": CACHE_FORMAT,
         "arch": architecture,
+        "code": code_fingerprint(model),
         "init": weights_fingerprint(model),
         "data": data_fingerprint(data),
+        "device": data.x.device.type,
         "train": asdict(cfg),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]

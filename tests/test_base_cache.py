@@ -13,8 +13,8 @@ from evoprune.config import BaseModelConfig
 from evoprune.data.splits import DatasetSplits, TensorSplit
 from evoprune.errors import EvopruneError
 from evoprune.runs import train_base
-from evoprune.train import (TrainConfig, base_cache_key, data_fingerprint, train_cached,
-                            weights_fingerprint)
+from evoprune.fingerprints import data_fingerprint, weights_fingerprint
+from evoprune.train import TrainConfig, base_cache_key, train_cached
 
 CFG = TrainConfig(epochs=1, batch_size=16)
 REPO = Path(__file__).resolve().parents[1]
@@ -90,6 +90,46 @@ def test_initial_weights_settings_and_architecture_change_the_key():
     assert weights_fingerprint(model) == before
 
 
+USER_MODEL = """
+import torch
+from torch import nn
+
+SCALE = {scale}
+
+def features(x):
+    return x.flatten(1){op} * SCALE
+
+class Net(nn.Module):
+    def __init__(self, shift):
+        super().__init__()
+        self.fc = nn.Linear(36, 3)
+        self.shift = shift
+
+    def forward(self, x):
+        return self.fc(features(x) + self.shift)
+"""
+
+
+def user_model(op: str = "", scale: float = 1.0, shift: float = 0.0) -> nn.Module:
+    """A model class defined as in a notebook (no source file): its helper's body ``op``, a global
+    ``scale`` the helper reads, a plain attribute ``shift``."""
+    namespace = {"__name__": "notebook"}
+    exec(USER_MODEL.format(op=op, scale=scale), namespace)
+    torch.manual_seed(0)
+    return namespace["Net"](shift)
+
+
+def test_editing_the_code_a_model_runs_changes_the_key():
+    """Same class name, modules and initial weights: only what forward computes differs, and so would
+    the weights training gives."""
+    data = tiny_data()
+    key = base_cache_key(user_model(), data, CFG, None)
+    assert base_cache_key(user_model(), data, CFG, None) == key  # defined again, unchanged: a hit
+    for changed in (user_model(op=".relu()"), user_model(scale=2.0), user_model(shift=0.5)):
+        assert weights_fingerprint(changed) == weights_fingerprint(user_model())
+        assert base_cache_key(changed, data, CFG, None) != key
+
+
 def test_train_base_tells_same_sized_datasets_apart(tmp_path):
     """Two data sets with the same name and sizes (e.g. two --data-root directories) must not share a base."""
     def splits(seed):
@@ -138,7 +178,8 @@ import json, sys
 import torch
 from torch import nn
 from evoprune.data.splits import TensorSplit
-from evoprune.train import TrainConfig, base_cache_key, train_cached, weights_fingerprint
+from evoprune.fingerprints import weights_fingerprint
+from evoprune.train import TrainConfig, base_cache_key, train_cached
 
 cache_dir = sys.argv[1]
 gen = torch.Generator().manual_seed(0)

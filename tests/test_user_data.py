@@ -9,7 +9,7 @@ import torch
 from evoprune.data import load_dataset, splits_from_tensors
 from evoprune.data.splits import augment_batch
 from evoprune.errors import EvopruneError
-from evoprune.train import data_fingerprint
+from evoprune.fingerprints import data_fingerprint
 
 
 def test_npz_is_normalised_per_channel_by_its_training_images(small_cifar_npz):

@@ -5,8 +5,9 @@ import json
 import torch
 
 from evoprune.data import DatasetSplits
+from evoprune.fingerprints import data_fingerprint
 from evoprune.methods.emofp import FilterSearchConfig, run_filter_search
-from evoprune.train import data_fingerprint, evaluate
+from evoprune.train import evaluate
 
 TINY = dict(pop_size=6, generations=2, select=1, finetune_epochs=1, max_drop=0.3)
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from evoprune.methods.dennc import WeightPruningConfig, run_dennc, weights_summary
 from evoprune.io import atomic_write, write_csv, write_text
+from evoprune.methods import run_or_reuse
+from evoprune.methods.dennc import WeightPruningConfig, weights_summary
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results"
@@ -122,29 +123,13 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
     for name in args.models.split(","):
         cfg = WeightPruningConfig(model=name, data_root=None if args.quick else args.data_root,
                                   cache_dir=args.cache_dir, **{**COMMON, **SETTINGS[name], **(QUICK if args.quick else {})})
-        out = Path(args.runs) / name
-        if not finished_with(out, cfg):
-            run_dennc(cfg, out)
+        out = run_or_reuse(cfg, Path(args.runs) / name)
         rows.append(row_of(name, out))
         summaries.append(_summary(Path(args.runs), name))
         keep_artifacts(out, results / stem)
         write_csv(results / f"{stem}.csv", pd.DataFrame(rows))
         write_text(results / f"{stem}.md", markdown(pd.DataFrame(rows), summaries, args.threads))
     return pd.DataFrame(rows)
-
-
-def finished_with(out: Path, cfg: WeightPruningConfig) -> bool:
-    """Whether ``out`` holds a finished run (reused, not run again); refuses one made with other
-    settings (the base-model cache aside, which does not change results)."""
-    if not (out / "result.json").is_file():
-        return False
-    made = json.loads((out / "config.json").read_text())["settings"]
-    wanted = json.loads(json.dumps(cfg.to_dict()))
-    differ = sorted(k for k in {*made, *wanted} - {"cache_dir"} if made.get(k) != wanted.get(k))
-    if differ:
-        raise SystemExit(f"{out} holds a run made with other settings ({', '.join(differ)}); "
-                         "remove it or choose another --runs")
-    return True
 
 
 def row_of(name: str, out: Path) -> dict:

@@ -25,10 +25,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from evoprune import checkpoints
 from evoprune.io import atomic_write, write_csv, write_text
-from evoprune.methods import resume
-from evoprune.methods.emofp import FilterSearchConfig, run_filter_search
+from evoprune.methods import run_or_reuse
+from evoprune.methods.emofp import FilterSearchConfig
 from evoprune.methods.emofp.pick import pick
 from evoprune.methods.emofp.report import read_run
 
@@ -51,14 +50,9 @@ QUICK = dict(pop_size=6, generations=2, candidate_finetune=128, select=2, finali
 
 def run_model(name: str, args) -> Path:
     """The model's finished EMOFP run directory under --runs (made, resumed or reused)."""
-    out = Path(args.runs) / name
-    if out.is_dir() and checkpoints.is_unfinished(out):
-        resume(out)
-    elif not (out / "finetuned.csv").is_file():
-        cfg = FilterSearchConfig(model=name, dataset=args.dataset, data_root=args.data_root,
-                                 epochs=args.base_epochs[name], cache_dir=args.cache_dir, **args.search)
-        run_filter_search(cfg, out)
-    return out
+    cfg = FilterSearchConfig(model=name, dataset=args.dataset, data_root=args.data_root,
+                             epochs=args.base_epochs[name], cache_dir=args.cache_dir, **args.search)
+    return run_or_reuse(cfg, Path(args.runs) / name)
 
 
 def within(row, base_val: float, bound: float) -> bool:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from evoprune.data import load_dataset
+from evoprune.errors import EvopruneError
 from evoprune.methods.emofp.report import read_run
 from evoprune.models import load_pruned
 from evoprune.train import evaluate
@@ -61,7 +62,7 @@ def test_dennc_mnist_quick_writes_its_table(tmp_path):
     assert again.equals(table)
     config = tmp_path / "runs" / "lenet300" / "config.json"
     config.write_text(config.read_text().replace('"seed": 0', '"seed": 1'))
-    with pytest.raises(SystemExit, match="other settings \\(seed\\)"):
+    with pytest.raises(EvopruneError, match="other settings \\(seed\\)"):
         script("dennc_mnist").main(["--quick", "--models", "lenet300", "--runs", str(tmp_path / "runs"),
                                     "--results", str(tmp_path)])
 

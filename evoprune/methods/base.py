@@ -13,7 +13,9 @@ from .. import checkpoints
 from ..config import Settings
 from ..data import DATASETS
 from ..errors import EvopruneError
+from ..fingerprints import weights_fingerprint
 from ..registry import Registry
+from ..runs import check_same_data
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,41 @@ def resume(run_dir: str | Path, **api) -> Any:
     except TypeError as e:
         raise EvopruneError(f"{run_dir / 'config.json'} does not hold {method.name} settings ({e})") from None
     return method.run(cfg, run_dir, resume=True, **api)
+
+
+def run_or_reuse(cfg: Settings, out: str | Path, **api) -> Path:
+    """Make the run of ``cfg``'s method in ``out`` once: start it if ``out`` holds none, continue it if
+    it was interrupted, reuse it if it is finished; returns ``out``. A run found there must have been
+    made with these settings (the cache directory aside, which does not change results) and, if
+    given, this model and data: otherwise one sentence says what differs, and nothing is shown for
+    settings it was not made with."""
+    out = Path(out)
+    method = next((m for m in (METHODS.get(n) for n in METHODS.names()) if isinstance(cfg, m.config)), None)
+    if method is None:
+        raise EvopruneError(f"{type(cfg).__name__} are not the settings of any method; known: "
+                            f"{', '.join(METHODS.get(n).config.__name__ for n in METHODS.names())}")
+    if not (out / "config.json").is_file():
+        method.run(cfg, out, **api)
+        return out
+    config = read_run_files(out, ("config.json",), "evoprune")["config"]
+    if config.get("method", "emofp") != method.name:
+        raise EvopruneError(f"{out} holds a {config.get('method', 'emofp')} run, not a {method.name} one; "
+                            "remove it or choose another directory")
+    made, wanted = config["settings"], json.loads(json.dumps(cfg.to_dict()))
+    differ = sorted(k for k in {*made, *wanted} - {"cache_dir"} if made.get(k) != wanted.get(k))
+    if differ:
+        raise EvopruneError(f"{out} holds a run made with other settings ({', '.join(differ)}); remove it or "
+                            "choose another directory")
+    model, data = api.get("model"), api.get("data")
+    if model is not None and config.get("base_weights") not in (None, weights_fingerprint(model)):
+        raise EvopruneError(f"the given model's weights differ from those {out} was made with; remove it or "
+                            "choose another directory")
+    if data is not None:
+        check_same_data(config.get("data", {}), data.check(), f"{out} was made with",
+                        "remove it or choose another directory")
+    if checkpoints.is_unfinished(out):
+        resume(out, **api)
+    return out
 
 
 def require_callers_parts(run_dir: Path, config: dict, model, data, call: str) -> None:

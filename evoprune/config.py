@@ -17,6 +17,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_LR = {"sgd": 0.05, "adam": 0.001}  # base-training learning rate per optimizer
+MAX_LR = 10.0  # far above any useful rate; bounded so that a typo is refused before training
 DEFAULT_CACHE = os.environ.get("EVOPRUNE_CACHE", str(Path.home() / ".cache" / "evoprune"))
 
 Check = Callable[[str, Any], Any]  # (name, value) -> the value, normalised; raises EvopruneError
@@ -71,10 +72,14 @@ def number(name, value):
     return _number(name, value)
 
 
-def positive(name, value):
-    if not _number(name, value) > 0:
-        raise EvopruneError(f"{name} must be positive, got {value!r}")
-    return value
+def positive_up_to(high: float) -> Check:
+    """A positive number at most ``high``: beyond it training overflows float32 mid-run (a learning
+    rate of 1e39, a temperature whose square is inf) instead of being refused up front."""
+    def check(name, value):
+        if not 0 < _number(name, value) <= high:
+            raise EvopruneError(f"{name} must be positive and at most {high:g}, got {value!r}")
+        return value
+    return check
 
 
 def at_least(low: float) -> Check:
@@ -239,7 +244,7 @@ class BaseModelConfig(Settings):
     epochs: int = option(8, "epochs to train the base model (cached by everything that determines its weights)",
                          positive_int)
     lr: float | None = option(None, "learning rate of the base training (default: 0.05 with sgd, 0.001 with adam)",
-                              optional(positive), kind=float)
+                              optional(positive_up_to(MAX_LR)), kind=float)
     optimizer: str = option("sgd", "sgd or adam", choice("sgd", "adam"))
     batch_size: int = option(128, "training batch size", positive_int)
     device: str = option("auto", "where to train, fine-tune and evaluate: auto (CUDA, else MPS, else the CPU), cpu, "
@@ -261,10 +266,10 @@ class FineTuneConfig(BaseModelConfig):
 
     finetune_epochs: int = option(3, "fine-tuning epochs per pruned model (per round for weights)", positive_int)
     finetune_lr: float | None = option(None, "fine-tuning learning rate (default: a fifth of --lr)",
-                                       optional(positive), kind=float)
+                                       optional(positive_up_to(MAX_LR)), kind=float)
     distill: bool = option(False, "fine-tune by knowledge distillation from the unpruned base model", boolean)
     distill_temperature: float = option(4.0, "distillation temperature T (soft targets softmax(logits / T))",
-                                        positive)
+                                        positive_up_to(100.0))
     distill_weight: float = option(0.7, "weight of the distillation loss T^2 KL(teacher || student), blended with "
                                    "(1 - weight) of cross-entropy, in [0, 1]", unit_interval)
 

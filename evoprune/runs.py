@@ -3,6 +3,7 @@ from the cache), stage timings, versions and the run's config.json."""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import platform
 import random
@@ -144,16 +145,15 @@ def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | N
                             "with; resume with the same ones, or start a new run")
     device = resolve_device(cfg.device)
     model, data = model.to(device), data.to(device)  # moved once: every later tensor is made beside them
-    with nullcontext() if resume else removed_on_error(out):
-        if not resume:
-            _make_dir(out, "run directory")
-            write_json(out / "config.json", {"method": method, "settings": cfg.to_dict(), "arch": arch,
-                                             "data": source, "data_sizes": data.sizes(), "base_weights": base_weights,
-                                             "versions": versions()})
-            checkpoints.folder(out).mkdir()
-            _say_left_out(out, getattr(checked, "reasons", {}))
-        _base_model(cfg, model, arch, data, timings, out, trains)
-        check_learned(model, data.val, "the base model" if trains else f"the given {label}")
+    if not resume:
+        _make_dir(out, "run directory")
+        write_json(out / "config.json", {"method": method, "settings": cfg.to_dict(), "arch": arch,
+                                         "data": source, "data_sizes": data.sizes(), "base_weights": base_weights,
+                                         "versions": versions()})
+        checkpoints.folder(out).mkdir()
+        _say_left_out(out, getattr(checked, "reasons", {}))
+    _base_model(cfg, model, arch, data, timings, out, trains)
+    check_learned(model, data.val, "the base model" if trains else f"the given {label}")
     # the stages after the base start from the same random state however the base was obtained
     # (trained, cached, or kept by a resumed run)
     seed_everything(cfg.seed)
@@ -203,10 +203,14 @@ def _base_model(cfg: BaseModelConfig, model: nn.Module, arch: dict | None, data:
         save_torch(saved, model.state_dict())
 
 
+def finite(model: nn.Module) -> bool:
+    return all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point())
+
+
 def check_learned(model: nn.Module, val: TensorSplit, label: str) -> None:
     """Refuse a model whose training diverged (non-finite weights) or that predicts no better than
     always answering the most frequent validation class: pruning it would report a search over noise."""
-    if not all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point()):
+    if not finite(model):
         raise EvopruneError(f"{label} has non-finite weights: its training diverged; lower --lr (or --epochs "
                             "with adam)")
     accuracy = evaluate(model, val)["accuracy"]
@@ -217,10 +221,23 @@ def check_learned(model: nn.Module, val: TensorSplit, label: str) -> None:
                             "--lr")
 
 
+def refusal_leaves_nothing(run: Callable) -> Callable:
+    """Decorate a method's ``run(cfg, out, ..., resume=False)``: a new run refused on the way (an
+    ``EvopruneError``, be it bad input found up front or settings that fail only once computing, such
+    as a fine-tuning that diverges) leaves ``out`` as it found it, missing or empty."""
+    @functools.wraps(run)
+    def wrapped(cfg, out, *args, resume: bool = False, **kwargs):
+        out = Path(out)
+        fresh = not resume and (not out.exists() or out.is_dir() and not any(out.iterdir()))
+        with removed_on_error(out) if fresh else nullcontext():
+            return run(cfg, out, *args, resume=resume, **kwargs)
+    return wrapped
+
+
 @contextmanager
 def removed_on_error(out: Path):
-    """Remove the run directory ``out`` if the block fails on bad input (an ``EvopruneError``):
-    a refused run leaves nothing behind. ``out`` was checked to be missing or empty before."""
+    """Remove what the block wrote into the run directory ``out`` (and ``out`` itself if the block
+    made it) if the block fails on bad input (an ``EvopruneError``). ``out`` is missing or empty before."""
     existed = out.exists()
     try:
         yield
@@ -269,4 +286,8 @@ def fine_tune(model: nn.Module, data: DatasetSplits, cfg: FineTuneConfig, teache
     tc = TrainConfig(epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, optimizer=cfg.optimizer,
                      batch_size=cfg.batch_size, seed=seed, distill_weight=cfg.distill_weight if cfg.distill else 0.0,
                      temperature=cfg.distill_temperature)
-    return fit(model, data.train, tc, desc=desc, after_step=after_step, teacher=teacher if cfg.distill else None)
+    losses = fit(model, data.train, tc, desc=desc, after_step=after_step, teacher=teacher if cfg.distill else None)
+    if not finite(model):  # refused, not saved: a diverged network would be reported as a pruned result
+        raise EvopruneError(f"{desc} diverged (the network's weights became non-finite) at finetune_lr="
+                            f"{cfg.finetune_lr:g}; lower --finetune-lr")
+    return losses

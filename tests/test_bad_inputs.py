@@ -106,6 +106,9 @@ CLI_CASES = [
     ("negative max-drop", lambda t: [*FILTERS, "--max-drop", "-0.1"], "-0.1"),
     ("infinite lr", lambda t: [*FILTERS, "--lr", "inf"], "inf"),
     ("nan lr", lambda t: [*FILTERS, "--lr", "nan"], "nan"),
+    ("lr past float32", lambda t: [*FILTERS, "--lr", "1e300"], "1e+300"),
+    ("huge fine-tune lr", lambda t: [*FILTERS, "--finetune-lr", "1e39"], "1e+39"),
+    ("huge distill temperature", lambda t: [*FILTERS, "--distill", "--distill-temperature", "1e300"], "1e+300"),
     ("zero epochs", lambda t: [*FILTERS, "--epochs", "0"], "0"),
     ("zero population", lambda t: [*FILTERS, "--pop-size", "0"], "0"),
     ("negative generations", lambda t: [*FILTERS, "--generations", "-3"], "-3"),
@@ -251,7 +254,24 @@ def test_api_settings_are_refused_before_any_work(field, value, tmp_path):
 
 def test_a_diverging_base_model_is_refused_and_leaves_nothing(tmp_path, capsys):
     out = tmp_path / "out"
-    assert run_cli(["filters", "--epochs", "1", "--lr", "1e6", "--out", str(out), "--cache-dir", "none"]) == 2
+    assert run_cli(["filters", "--epochs", "1", "--lr", "10", "--out", str(out), "--cache-dir", "none"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("evoprune: error: the base model") and "--lr" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["cluster", "--ratios", "0.5", "--finetune-lr", "1"], "diverged"),  # found only once fine-tuning
+    (["weights", "--pop-size", "4", "--generations", "1", "--sweep-steps", "4", "--max-drop", "0.0001"],
+     "no candidate of round 1"),  # found only once searching
+])
+def test_settings_refused_once_computing_leave_nothing_behind(tmp_path, capsys, argv, words):
+    out = tmp_path / "out"
+    assert run_cli([*argv, "--epochs", "1", "--out", str(out), "--cache-dir", "none"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("evoprune: error:") and words in err
+    assert not out.exists()  # no unfinished run that `resume` would only fail again on
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")  # a directory the user filled is never emptied
+    assert run_cli([*argv, "--epochs", "1", "--out", str(out), "--cache-dir", "none"]) == 2
+    assert (out / "notes.txt").read_text() == "mine"

@@ -29,7 +29,7 @@ from ...models import save_pruned
 from ...problems import ChannelSelectionProblem, FilterPruningProblem
 from ...problems.filter_pruning import check_screen
 from ...pruning import PrunableStructure, format_kept
-from ...runs import fine_tune, start_run, timed
+from ...runs import fine_tune, refusal_leaves_nothing, start_run, timed
 from ...train import evaluate
 from .config import ChannelSelectionConfig
 from .report import write_figures
@@ -96,6 +96,7 @@ def layer_sensitivity(model: nn.Module, data: DatasetSplits, cfg: ChannelSelecti
     return table
 
 
+@refusal_leaves_nothing
 def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module | None = None,
                  data: DatasetSplits | None = None, algorithm: Algorithm | None = None, termination=None,
                  callback=None, resume: bool = False) -> ChannelsResult:

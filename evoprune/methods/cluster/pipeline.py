@@ -15,7 +15,7 @@ from ...fitness import count_flops, count_params
 from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...pruning import ClusterSelection, PrunableStructure, format_kept, kept_tensors, physically_prune
-from ...runs import fine_tune, start_run, timed
+from ...runs import fine_tune, refusal_leaves_nothing, start_run, timed
 from ...train import evaluate
 from .config import ClusterConfig
 from .report import write_figures
@@ -29,6 +29,7 @@ class ClusterResult:
     timings: dict = field(default_factory=dict)
 
 
+@refusal_leaves_nothing
 def run_cluster(cfg: ClusterConfig, out: str | Path, model: nn.Module | None = None,
                 data: DatasetSplits | None = None, resume: bool = False) -> ClusterResult:
     """Train (or load) the base model; for every ratio in ``cfg.ratios`` remove that fraction of

@@ -28,7 +28,7 @@ from ...problems.weight_pruning import LayerwiseWeightPruningProblem
 from ...pruning.masks import MaskedTraining, apply_masks, current_masks, kept_counts, prunable_weights, weight_key
 from ...pruning.sensitivity import check_sweep, sensitivity_scan, upper_bounds
 from ...pruning.sparse import file_size, save_sparse
-from ...runs import BaseSetup, fine_tune, start_run, timed
+from ...runs import BaseSetup, fine_tune, refusal_leaves_nothing, start_run, timed
 from ...train import evaluate, steps_per_epoch
 from .config import SensitivityConfig, WeightPruningConfig
 from .report import sensitivity_figure, write_figures
@@ -85,6 +85,7 @@ def prepare_base(cfg: SensitivityConfig, out: Path, model: nn.Module | None, dat
     return start_run(cfg, out, method, model, data, check=check, resume=resume)
 
 
+@refusal_leaves_nothing
 def run_sensitivity(cfg: SensitivityConfig, out: str | Path, model: nn.Module | None = None,
                     data: DatasetSplits | None = None, resume: bool = False) -> pd.DataFrame:
     """Train (or load) the base model, prune each layer alone at the sweep s_min..s_max and write
@@ -117,6 +118,7 @@ def finetune_masked(model: nn.Module, weights: dict[str, nn.Parameter], masks: d
     return enforced.recovered
 
 
+@refusal_leaves_nothing
 def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None = None,
               data: DatasetSplits | None = None, algorithm: Algorithm | None = None, termination=None,
               callback=None, resume: bool = False) -> DenncResult:

@@ -31,7 +31,7 @@ from ...problems import FilterPruningProblem
 from ...problems.filter_pruning import COLUMN, check_screen
 from ...problems.sampling import UniformSeeds, evenly_spaced_ratios
 from ...pruning import ClusterSelection, PrunableStructure, RatioSelection, format_kept, parse_kept
-from ...runs import BaseSetup, fine_tune, start_run, timed, warn
+from ...runs import BaseSetup, fine_tune, refusal_leaves_nothing, start_run, timed, warn
 from ...select import non_dominated, uniform_along_front
 from ...train import evaluate
 from .config import FilterSearchConfig
@@ -112,6 +112,7 @@ def short_training(cfg: FilterSearchConfig, data: DatasetSplits) -> ShortTrainin
     return ShortTraining(data.train.subset(cfg.candidate_finetune), cfg.finetune_lr, cfg.batch_size, cfg.seed)
 
 
+@refusal_leaves_nothing
 def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module | None = None,
                       data: DatasetSplits | None = None, algorithm: Algorithm | None = None,
                       termination=None, callback=None, resume: bool = False, client=None) -> RunResult:

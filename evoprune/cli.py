@@ -98,7 +98,8 @@ def _saved_model(args):
     """The model in ``args.model_file``, the file's contents, and the test split of the data set
     recorded in it (or named on the command line)."""
     from .data import DATASETS, load_dataset
-    from .models import build_model
+    from .fingerprints import data_fingerprint
+    from .models import build_model, check_input_shape
     from .models.saving import read_format
     from .pruning.sparse import load_model_file
 
@@ -106,9 +107,21 @@ def _saved_model(args):
     blob = read_format(args.model_file, None, "model")
     recorded = blob.get("meta", {}).get("data") or {}
     known = recorded.get("dataset") in DATASETS
+    if recorded and not known and not args.dataset:
+        raise EvopruneError(f"{args.model_file} was made on data splits passed to the Python API: name the data to "
+                            "measure it on with --dataset (see `evoprune list`)")
     dataset = args.dataset or (recorded["dataset"] if known else "mnist-mini")
     root = args.data_root or (recorded.get("root") if known and not args.dataset else None)
-    return model, blob, load_dataset(dataset, root).test
+    data = load_dataset(dataset, root)
+    label = f"the model in {args.model_file}"
+    outputs = check_input_shape(model, data.input_shape, label)
+    if outputs < data.num_classes:
+        raise EvopruneError(f"{label} has {outputs} outputs but {dataset} has {data.num_classes} classes")
+    made_on = recorded.get("test_fingerprint")
+    if made_on and not (args.dataset or args.data_root) and data_fingerprint(data.test) != made_on:
+        raise EvopruneError(f"the test images of {dataset}{f' in {root}' if root else ''} differ from those "
+                            f"{args.model_file} was made with; name its data with --dataset and --data-root")
+    return model, blob, data.test
 
 
 def _evaluate_file(args) -> None:

@@ -32,28 +32,36 @@ def export_onnx(model: nn.Module, out: Path | str, images: TensorSplit) -> str:
     out = check_onnx_name(out)
     model = model.eval()
     x = images.x[:64]
+    checked: dict = {}
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated but needs no onnxscript
             warnings.simplefilter("ignore")
             torch.onnx.export(model, (x,), str(tmp), dynamo=False, input_names=["images"], output_names=["logits"],
                               dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+        checked.update(_compare(tmp, model, x))  # before the file takes ``out``'s place: a file already there stays
 
     atomic_write(out, write)
     report = f"{out}: {out.stat().st_size:,} bytes, {count_params(model):,} parameters"
+    if not checked:
+        return report + "; not checked (install onnxruntime to compare it with PyTorch)"
+    return report + (f"; ONNX Runtime matches PyTorch on {len(x)} test images (max |logit difference| "
+                     f"{checked['difference']:.1e}, same class for {checked['agree']:.0%})")
+
+
+def _compare(path: Path, model: nn.Module, x: torch.Tensor) -> dict:
+    """ONNX Runtime's logits of the file at ``path`` against PyTorch's (empty if onnxruntime is not
+    installed); refuses the file if they differ by more than ``TOLERANCE``."""
     try:
         import onnxruntime
     except ImportError:
-        return report + "; not checked (install onnxruntime to compare it with PyTorch)"
-    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        return {}
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = torch.from_numpy(session.run(None, {"images": x.numpy()})[0])
     with torch.no_grad():
         expected = model(x)
     difference = float((got - expected).abs().max())
     if not difference <= TOLERANCE:
-        out.unlink()
         raise EvopruneError(f"the exported model's logits differ from PyTorch's by {difference:.2e} (more than "
                             f"{TOLERANCE:g}); nothing was written")
-    agree = float((got.argmax(1) == expected.argmax(1)).float().mean())
-    return report + (f"; ONNX Runtime matches PyTorch on {len(x)} test images (max |logit difference| "
-                     f"{difference:.1e}, same class for {agree:.0%})")
+    return {"difference": difference, "agree": float((got.argmax(1) == expected.argmax(1)).float().mean())}

@@ -38,3 +38,15 @@ def test_a_wrong_file_name_is_refused_and_nothing_written(model_file, tmp_path, 
     path, _ = model_file
     assert main(["export", str(path), "--onnx", str(tmp_path / "pruned.txt")]) == 2
     assert "must end in .onnx" in capsys.readouterr().err and not (tmp_path / "pruned.txt").exists()
+
+
+def test_a_file_that_fails_the_check_is_refused_and_the_users_file_kept(model_file, tmp_path, capsys, monkeypatch):
+    from evoprune import export
+
+    path, _ = model_file
+    out = tmp_path / "mine.onnx"
+    out.write_bytes(b"the user's own file")
+    monkeypatch.setattr(export, "TOLERANCE", -1.0)  # every export now differs from PyTorch by more
+    assert main(["export", str(path), "--onnx", str(out)]) == 2
+    assert "nothing was written" in capsys.readouterr().err
+    assert out.read_bytes() == b"the user's own file" and sorted(tmp_path.iterdir()) == sorted([path, out])

@@ -19,6 +19,11 @@ def check_onnx_name(out: Path | str) -> Path:
     out = Path(out)
     if out.suffix != ".onnx":
         raise EvopruneError(f"the ONNX file name {out} must end in .onnx")
+    if out.is_dir():
+        raise EvopruneError(f"the ONNX file {out} is a directory; name a file")
+    parent = next((p for p in out.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise EvopruneError(f"the ONNX file {out} cannot be made: {parent} is a file, not a directory")
     return out
 
 

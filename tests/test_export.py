@@ -38,6 +38,11 @@ def test_a_wrong_file_name_is_refused_and_nothing_written(model_file, tmp_path, 
     path, _ = model_file
     assert main(["export", str(path), "--onnx", str(tmp_path / "pruned.txt")]) == 2
     assert "must end in .onnx" in capsys.readouterr().err and not (tmp_path / "pruned.txt").exists()
+    (tmp_path / "folder.onnx").mkdir()
+    assert main(["export", str(path), "--onnx", str(tmp_path / "folder.onnx")]) == 2
+    assert "is a directory; name a file" in capsys.readouterr().err and not any((tmp_path / "folder.onnx").iterdir())
+    assert main(["export", str(path), "--onnx", str(path / "under" / "a.onnx")]) == 2
+    assert f"{path} is a file, not a directory" in capsys.readouterr().err
 
 
 def test_a_file_that_fails_the_check_is_refused_and_the_users_file_kept(model_file, tmp_path, capsys, monkeypatch):

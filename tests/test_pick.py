@@ -70,6 +70,7 @@ def test_a_new_choice_is_fine_tuned_saved_and_reloads_with_its_accuracy(run_dir)
     ("asf", "1,2,3", "asf needs 2 non-negative weights"),
     ("pseudo-weights", "x", "pseudo-weights needs 2"),
     ("max-drop", "-1", "max-drop needs a number >= 0"),
+    ("max-drop", "2", "an accuracy drop as a fraction, at most 1"),  # points, not a fraction: not every network
     ("max-params", "1", "no network on the front has params <= 1"),
 ])
 def test_bad_choices_are_one_sentence(run_dir, capsys, by, value, words):

@@ -22,10 +22,14 @@ DATASETS.register("npz:")(files.load_npz)
 DATASETS.register("imagefolder:")(files.load_image_folder)
 
 
+MIN_VAL_SIZE = 10
+
+
 def check_dataset_args(name: str, val_size: int | None, augment: str = "auto") -> None:
     DATASETS.get(name)
-    if val_size is not None and val_size <= 0:
-        raise EvopruneError(f"val_size must be a positive number of images, got {val_size}")
+    if val_size is not None and val_size < MIN_VAL_SIZE:
+        raise EvopruneError(f"val_size must be at least {MIN_VAL_SIZE} images (fewer cannot tell a trained model from "
+                            f"one always answering the same class), got {val_size}")
     if augment != "auto" and augment not in AUGMENTATIONS:
         raise EvopruneError(f"augment {augment!r} is unknown; known: auto, {', '.join(AUGMENTATIONS)}")
 

@@ -21,6 +21,8 @@ def _ratios(name, value):
             r = None
         if r is None or not 0 <= r < 1:
             raise EvopruneError(f"{name} value {part!r} is not a fraction of filters removed in [0, 1)")
+        if r in ratios:  # the same pruned model twice
+            raise EvopruneError(f"{name} holds {part!r} twice; each ratio is one pruned model")
         ratios.append(r)
     return tuple(ratios)
 

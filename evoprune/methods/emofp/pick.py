@@ -56,6 +56,8 @@ def choose(pareto: pd.DataFrame, objectives: tuple[str, ...], by: str, value=Non
              if by == "asf" else PseudoWeights(weights).do(F))
         return int(pareto.index[int(i)])
     limit = _number(value, by)
+    if by == "max-drop" and not limit <= 1:
+        raise EvopruneError(f"max-drop value {value!r} is an accuracy drop as a fraction, at most 1 (0.02 for 2 points)")
     column = SIZE_BOUNDS.get(by, "accuracy_drop")
     allowed = pareto[column] <= limit
     if not allowed.any():

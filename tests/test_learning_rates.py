@@ -33,5 +33,7 @@ def test_command_line_resolves_and_records_the_rates(tmp_path):
 
 
 def test_a_bad_rate_is_refused_in_one_sentence():
-    with pytest.raises(EvopruneError, match=r"^lr must be positive, got -0.1$"):
+    with pytest.raises(EvopruneError, match=r"^lr must be positive and at most 10, got -0.1$"):
         FilterSearchConfig(lr=-0.1).validate()
+    with pytest.raises(EvopruneError, match=r"^finetune_lr must be positive and at most 10, got 1e\+39$"):
+        FilterSearchConfig(finetune_lr=1e39).validate()  # refused, not an overflow in the optimizer mid-run

@@ -58,6 +58,8 @@ def read_run_files(run_dir: str | Path, names: tuple[str, ...], kind: str) -> di
                                          else pd.read_csv(run_dir / name))
         except (ValueError, pd.errors.EmptyDataError) as e:
             raise EvopruneError(f"{run_dir / name} is damaged and cannot be read ({type(e).__name__})") from None
+        if name.endswith(".json") and not isinstance(files[name.split(".")[0]], dict):
+            raise EvopruneError(f"{run_dir / name} is damaged: it holds no JSON object")
     return files
 
 
@@ -74,7 +76,10 @@ def run_method(run_dir: str | Path) -> Method:
 
 
 def summary(run_dir: str | Path) -> str:
-    return run_method(run_dir).summary(Path(run_dir))
+    try:
+        return run_method(run_dir).summary(Path(run_dir))
+    except KeyError as e:  # a run file edited or written by another version
+        raise EvopruneError(f"a file of the run in {run_dir} is damaged: it lacks {e}") from None
 
 
 def resume(run_dir: str | Path, **api) -> Any:

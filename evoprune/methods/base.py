@@ -44,13 +44,14 @@ def by_command(command: str) -> Method:
     return next(m for m in (METHODS.get(n) for n in METHODS.names()) if m.command == command)
 
 
-def read_run_files(run_dir: str | Path, names: tuple[str, ...], kind: str) -> dict[str, Any]:
+def read_run_files(run_dir: str | Path, names: tuple[str, ...], kind: str = "") -> dict[str, Any]:
     """The named files of a run directory (JSON as dicts, CSV as data frames), keyed by stem;
     one sentence if any is missing or unreadable."""
     run_dir = Path(run_dir)
     missing = [name for name in names if not (run_dir / name).is_file()]
     if missing:
-        raise EvopruneError(f"{run_dir} is not a complete evoprune {kind} run directory (missing {', '.join(missing)})")
+        what = " ".join(w for w in ("evoprune", kind, "run directory") if w)
+        raise EvopruneError(f"{run_dir} is not a complete {what} (missing {', '.join(missing)})")
     files = {}
     for name in names:
         try:
@@ -71,7 +72,7 @@ def table_text(frame: pd.DataFrame) -> str:
 def run_method(run_dir: str | Path) -> Method:
     """The method recorded in a run's ``config.json`` (runs made before methods were recorded
     are filter-pruning runs)."""
-    config = read_run_files(run_dir, ("config.json",), "evoprune")["config"]
+    config = read_run_files(run_dir, ("config.json",))["config"]
     return METHODS.get(config.get("method", "emofp"))
 
 
@@ -79,7 +80,8 @@ def summary(run_dir: str | Path) -> str:
     try:
         return run_method(run_dir).summary(Path(run_dir))
     except KeyError as e:  # a run file edited or written by another version
-        raise EvopruneError(f"a file of the run in {run_dir} is damaged: it lacks {e}") from None
+        key = e.args[0] if e.args and isinstance(e.args[0], str) and len(e.args[0]) < 80 else "a key or column"
+        raise EvopruneError(f"a file of the run in {run_dir} is damaged: it lacks {key}") from None
 
 
 def resume(run_dir: str | Path, **api) -> Any:
@@ -87,7 +89,7 @@ def resume(run_dir: str | Path, **api) -> Any:
     from the Python API with the caller's own model or data needs them again (``model=``,
     ``data=``, as its method's ``run`` takes them)."""
     run_dir = Path(run_dir)
-    config = read_run_files(run_dir, ("config.json",), "evoprune")["config"]
+    config = read_run_files(run_dir, ("config.json",))["config"]
     method = run_method(run_dir)
     if not checkpoints.is_unfinished(run_dir):
         raise EvopruneError(f"the run in {run_dir} is complete: nothing to resume")
@@ -113,7 +115,7 @@ def run_or_reuse(cfg: Settings, out: str | Path, **api) -> Path:
     if not (out / "config.json").is_file():
         method.run(cfg, out, **api)
         return out
-    config = read_run_files(out, ("config.json",), "evoprune")["config"]
+    config = read_run_files(out, ("config.json",))["config"]
     if config.get("method", "emofp") != method.name:
         raise EvopruneError(f"{out} holds a {config.get('method', 'emofp')} run, not a {method.name} one; "
                             "remove it or choose another directory")

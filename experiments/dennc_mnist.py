@@ -85,9 +85,9 @@ SHORTFALL = (
     "20 to 120 epochs, with or without weight decay, distillation from the base, label smoothing, weight averaging, "
     "Adam or gradient-based regrowth, at 99.5 % to 100 % training accuracy; Sparse Variational Dropout (Molchanov et "
     "al. 2017; 60 epochs of Adam from the base, weights with log alpha >= 3 pruned) reached 97.70 % at 43.3x, and "
-    "97.48 % at 57.4x (97.64 % after 10 epochs of masked fine-tuning). Shifting the digits by up to two pixels while "
-    "fine-tuning reached 98.14 % at 56x, but that only measures a better training recipe: a base trained with the same "
-    "shifts reached 98.74 % and its pruned version 97.80 %, a larger drop; so no augmentation is used here.")
+    "97.48 % at 57.4x (97.64 % after 10 epochs of masked fine-tuning). Shifting the digits by up to two pixels "
+    "while fine-tuning reached 98.14 % at 56x, but that only measures a better training recipe: a base trained with "
+    "the same shifts reached 98.74 % and its pruned version 97.80 %, a larger drop; so no augmentation is used here.")
 QUICK = dict(dataset="mnist-mini", val_size=None, epochs=1, rounds=1, pop_size=6, generations=2, finetune_epochs=1,
              max_drop=0.05, sweep_steps=4, search_val_size=None)
 

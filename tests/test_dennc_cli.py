@@ -67,6 +67,15 @@ def test_summary_and_evaluate_commands(run_dir, capsys):
     assert f"test accuracy {result['pruned_test_accuracy']:.4f}" in capsys.readouterr().out
 
 
+def test_with_some_layers_the_summary_says_its_compression_counts_only_those(tmp_path, capsys):
+    out = tmp_path / "part"
+    assert main(["weights", "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--model", "lenet300",
+                 "--layers", "1", *TINY]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["dense_weights"] == 784 * 300  # layer 1 alone
+    assert f"of {784 * 300:,} weights kept in the pruned layers 1)" in capsys.readouterr().out
+
+
 def test_sensitivity_command_writes_table_and_figure(tmp_path, capsys):
     out = tmp_path / "s"
     assert main(["sensitivity", "--out", str(out), "--epochs", "1", "--cache-dir", str(tmp_path / "c"),

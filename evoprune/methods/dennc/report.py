@@ -27,10 +27,12 @@ def weights_summary(run_dir: str | Path) -> str:
                             "recovered", "accepted"]]
     sizes = (f"sparse file {res['sparse_file_bytes']:,} bytes vs dense {res['dense_file_bytes']:,} bytes "
              f"({res['dense_file_bytes'] / res['sparse_file_bytes']:.1f}x smaller)")
+    # with --layers the figures count the pruned layers only (evaluate counts every layer)
+    where = f" in the pruned layers {s['layers']}" if s.get("layers") else ""
     return "\n".join([
         f"run {run_dir}: DENNC weight pruning of {s['model']} on {s['dataset']}, seed {s['seed']}",
         f"compression {res['compression']:.1f}x ({res['nonzero_weights']:,} of {res['dense_weights']:,} weights "
-        f"kept), test accuracy {res['base_test_accuracy']:.4f} -> {res['pruned_test_accuracy']:.4f}",
+        f"kept{where}), test accuracy {res['base_test_accuracy']:.4f} -> {res['pruned_test_accuracy']:.4f}",
         f"rounds: {res['rounds_run']} run, round {res['best_round']} kept; stopped: {res['stop_reason']}",
         sizes,
         "per layer:",

@@ -9,7 +9,7 @@ from pathlib import Path
 from .checkpoints import is_unfinished
 from .config import cli_fields, read_config_file
 from .errors import EvopruneError
-from .methods import METHODS, by_command
+from .methods import all_methods, by_command
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,8 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="evoprune", description="Prune PyTorch CNNs by multi-objective "
                                      "evolutionary search with pymoo.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name in METHODS.names():
-        method = METHODS.get(name)
+    for method in all_methods():
         _add_options(sub.add_parser(method.command, help=method.help, description=method.description), method.config)
 
     check = sub.add_parser("evaluate", help="load a saved model file (sparse or dense) and report its test accuracy "
@@ -140,7 +139,7 @@ def _list() -> None:
     from .models import MODELS
     from .pruning import IMPORTANCES
 
-    commands = [f"{METHODS.get(n).command} ({n})" for n in METHODS.names()]
+    commands = [f"{m.command} ({m.name})" for m in all_methods()]
     print("methods:  " + ", ".join(commands))
     print("models:   " + ", ".join(MODELS.names()))
     print("datasets: " + ", ".join(DATASETS.names()))

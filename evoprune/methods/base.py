@@ -40,8 +40,21 @@ def register(method: Method) -> Method:
     return METHODS.register(method.name)(method)
 
 
+def all_methods() -> list[Method]:
+    return [METHODS.get(n) for n in METHODS.names()]
+
+
 def by_command(command: str) -> Method:
-    return next(m for m in (METHODS.get(n) for n in METHODS.names()) if m.command == command)
+    return next(m for m in all_methods() if m.command == command)
+
+
+def by_settings(cfg: Settings) -> Method:
+    """The method whose settings ``cfg`` are; one sentence if none."""
+    found = next((m for m in all_methods() if isinstance(cfg, m.config)), None)
+    if found is None:
+        raise EvopruneError(f"{type(cfg).__name__} are not the settings of any method; known: "
+                            f"{', '.join(m.config.__name__ for m in all_methods())}")
+    return found
 
 
 def read_run_files(run_dir: str | Path, names: tuple[str, ...], kind: str = "") -> dict[str, Any]:
@@ -107,11 +120,7 @@ def run_or_reuse(cfg: Settings, out: str | Path, **api) -> Path:
     made with these settings (the cache directory aside, which does not change results) and, if
     given, this model and data: otherwise one sentence says what differs, and nothing is shown for
     settings it was not made with."""
-    out = Path(out)
-    method = next((m for m in (METHODS.get(n) for n in METHODS.names()) if isinstance(cfg, m.config)), None)
-    if method is None:
-        raise EvopruneError(f"{type(cfg).__name__} are not the settings of any method; known: "
-                            f"{', '.join(METHODS.get(n).config.__name__ for n in METHODS.names())}")
+    out, method = Path(out), by_settings(cfg)
     if not (out / "config.json").is_file():
         method.run(cfg, out, **api)
         return out

@@ -38,7 +38,7 @@ def main():
         seed_everything(0)
         problem = FilterPruningProblem(model, data.val, max_drop=args.max_drop, calibration=calibration)
         minimize(problem, default_algorithm(problem, args.pop), ("n_gen", args.gens), seed=0)
-        F = np.array([f for _, f, g in problem.evaluated() if g[0] <= 0])
+        F = np.array([f for _, f in problem.feasible_networks()])
         front = F[non_dominated(F)]
         print(f"{label:28} hypervolume {HV(ref_point=np.ones(2))(front):.4f}, front {len(front)} networks, "
               f"fewest filters kept {front[:, 0].min():.3f} (base val accuracy {problem.base.accuracy:.4f})")

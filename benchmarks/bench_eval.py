@@ -203,7 +203,7 @@ def search_comparison(data, pop: int, gens: int) -> str:
         problem = FilterPruningProblem(model, data.val, max_ratio=0.95, max_drop=0.05, race=race, partial_sums=race)
         minimize(problem, default_algorithm(problem, pop, evenly_spaced_ratios(5, 0.95)), ("n_gen", gens), seed=0)
         seconds = time.perf_counter() - start
-        feasible = [(k, f) for k, f, g in problem.evaluated() if g[0] <= 0]
+        feasible = problem.feasible_networks()
         F = np.array([f for _, f in feasible])
         front = {feasible[i][0]: tuple(F[i]) for i in non_dominated(F)}
         fronts[race] = front

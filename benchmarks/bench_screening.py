@@ -24,7 +24,7 @@ from common import trained_base
 
 
 def front(problem):
-    feasible = [(c, f) for c, f, g in problem.evaluated() if g[0] <= 0]
+    feasible = problem.feasible_networks()
     F = np.array([f for _, f in feasible])
     return {feasible[i][0]: tuple(F[i]) for i in non_dominated(F)}
 

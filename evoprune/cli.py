@@ -10,6 +10,7 @@ from .checkpoints import is_unfinished
 from .config import cli_fields, read_config_file
 from .errors import EvopruneError
 from .methods import all_methods, by_command
+from .methods.emofp.pick import SIZE_BOUNDS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,8 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     pick.add_argument("run_dir")
     pick.add_argument("--by", required=True, help="knee (pymoo's high trade-off point), asf or pseudo-weights "
                       "(with --value w1,w2: a weight per objective), max-drop (--value: the smallest network within "
-                      "this validation accuracy drop, a fraction), max-params / max-filters (--value: the most "
-                      "accurate network with at most this many parameters / filters)")
+                      "this validation accuracy drop, a fraction), " + " / ".join(SIZE_BOUNDS) + " (--value: the "
+                      "most accurate network with at most this many " + " / ".join(SIZE_BOUNDS.values()) + ")")
     pick.add_argument("--value", help="the weights or the bound that --by needs")
     summary = sub.add_parser("summary", help="print the summary table of a run directory",
                              description="Print a run's base model, search and results, as its method reports them.")

@@ -93,3 +93,28 @@ def test_cifar10_quick_runs_the_filter_methods_on_the_subset(tmp_path):
     # each saved model, reloaded as a user would, scores as the run said
     assert (table["reloaded_test_acc"] == table["pruned_test_acc"]).all()
     assert "resnet20 | evoprune clustering" in (tmp_path / "cifar10_quick.md").read_text()
+
+
+def test_deep_fmnist_quick_compares_every_rule_at_matched_flops_and_resumes(tmp_path):
+    deep = script("deep_fmnist")
+    argv = ["--quick", "--models", "lenet5", "--budgets", "0.5", "--seeds", "0,1", "--pop-size", "6",
+            "--generations", "2", "--search-val", "300", "--bn-images", "128", "--finetune-epochs", "1",
+            "--runs", str(tmp_path / "cells"), "--work", str(tmp_path / "work"), "--results", str(tmp_path)]
+    table = deep.main(argv)
+    for column in ["model", "method", "seed", "budget_flops_pct", "flops_pruned_pct", "params_pruned_pct",
+                   "latency_ms", "base_test_acc", "test_acc", "val_acc", "fitness", "finetune_epochs", "evaluations",
+                   "seconds"]:
+        assert column in table
+    assert sorted(set(table["method"])) == ["emofp", "global", "random", "uniform"] and len(table) == 8
+    assert (table["flops_pruned_pct"] >= 50 - 1e-9).all()  # every network within the budget
+    assert fractions(table["test_acc"]) and fractions(table["val_acc"]) and fractions(table["fitness"])
+    searched = table[table["method"] == "emofp"]
+    assert (searched["evaluations"] > 0).all()
+    # random scores no more networks than the search did
+    assert (table[table["method"] == "random"]["evaluations"].to_numpy() <= searched["evaluations"].to_numpy()).all()
+    # the tables are generated from the CSV: a second run recomputes nothing and writes the same files
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("deep_fmnist_quick.*")}
+    cells = {p: p.stat().st_mtime_ns for p in (tmp_path / "cells").rglob("*.json")}
+    deep.main(argv)
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("deep_fmnist_quick.*")} == before
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cells").rglob("*.json")} == cells

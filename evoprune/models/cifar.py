@@ -130,19 +130,41 @@ MOBILENETV2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2)
                       (6, 160, 3, 2), (6, 320, 1, 1))
 
 
-@MODELS.register("mobilenetv2-cifar")
-def mobilenetv2_cifar(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+def _divisible(channels: float, divisor: int = 8) -> int:
+    """Sandler et al.'s channel rounding: the nearest multiple of ``divisor``, never below 90 % of
+    ``channels``."""
+    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * channels else rounded
+
+
+def mobilenetv2_cifar(num_classes: int = 10, in_channels: int = 3, width: float = 1.0) -> nn.Module:
     """MobileNetV2 (Sandler et al., CVPR 2018) for 32x32 images: the stem conv has stride 1 and so
     has the second stage, as in the common CIFAR adaptations; 17 inverted residual blocks with
     depthwise 3x3 convolutions, a 1x1 conv to 1280 features, global average pooling, dropout 0.2
-    and a linear classifier; 2.2 M parameters."""
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32),
+    and a linear classifier. ``width`` multiplies every channel count but the last 1280 (rounded
+    to multiples of 8), as the paper's width multiplier does."""
+    stem = _divisible(32 * width)
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem),
                                nn.ReLU6(inplace=True)]
-    cin = 32
+    cin = stem
     for expand, cout, blocks, stride in MOBILENETV2_STAGES:
+        cout = _divisible(cout * width)
         for i in range(blocks):
             layers.append(InvertedResidual(cin, cout, stride if i == 0 else 1, expand))
             cin = cout
     layers += [nn.Conv2d(cin, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6(inplace=True),
                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(1280, num_classes)]
     return nn.Sequential(*layers)
+
+
+@MODELS.register("mobilenetv2-cifar")
+def mobilenetv2_cifar_full(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    """MobileNetV2 for 32x32 images at full width; 2.2 M parameters."""
+    return mobilenetv2_cifar(num_classes, in_channels)
+
+
+@MODELS.register("mobilenetv2-cifar-0.5")
+def mobilenetv2_cifar_half(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    """MobileNetV2 for 32x32 images at width multiplier 0.5 (a compact depthwise network; the last
+    1x1 conv keeps its 1280 features); 0.7 M parameters."""
+    return mobilenetv2_cifar(num_classes, in_channels, width=0.5)

@@ -1,5 +1,7 @@
 """Filter pruning as a pymoo Problem: a decision vector -> the filters each layer keeps (a
-selection strategy) -> (size, validation error), subject to a bound on the accuracy drop."""
+selection strategy) -> (size, validation error), subject to a bound on the accuracy drop and to
+budgets on sizes (FLOPs, parameters, ...). What can be minimised or bounded comes from
+``measures.MEASURES``."""
 from __future__ import annotations
 
 import math
@@ -15,11 +17,8 @@ from ..fitness import CandidateCosts, FilterEvaluator, Fitness, ShortTraining
 from ..fitness.distributed import DaskEvaluation
 from ..pruning import (FilterSelection, Importance, Kept, PrunableStructure, RatioSelection, kept_mask, kept_tensors,
                        physically_prune)
+from .measures import MEASURES, check_budgets, check_objectives, sizes
 from .sharing import SharesHeavyParts
-
-OBJECTIVES = ("filters", "error", "flops", "params", "latency")
-COLUMN = {"filters": "filters_kept_fraction", "error": "val_error", "flops": "flops_fraction",
-          "params": "params_fraction", "latency": "latency_fraction"}  # their names in run tables
 
 
 class FilterPruningProblem(SharesHeavyParts, Problem):
@@ -27,11 +26,14 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
     [0, max_ratio] is the fraction of filters removed from prunable layer i, the most important
     by ``criterion`` are kept. Networks are identified by the filter indices they keep.
 
-    F: the chosen ``objectives``, all minimised and all fractions of the base model: ``filters``
-    (filters kept), ``error`` (validation error), ``flops``, ``params``, ``latency`` (measured CPU
-    time of the sliced network). Default: (filters, error), as EMOFP.
-    G = (base accuracy - accuracy) - max_drop <= 0: the accuracy drop stays within ``max_drop``
-    (a fraction: 0.01 is one percentage point).
+    F: the chosen ``objectives`` (names of ``measures.MEASURES``), all minimised and all fractions
+    of the base model: ``filters`` (filters kept), ``error`` (validation error), ``flops``,
+    ``params``, ``latency`` (measured CPU time of the sliced network). Default: (filters, error), as
+    EMOFP.
+    G[0] = (base accuracy - accuracy) - max_drop <= 0: the accuracy drop stays within ``max_drop``
+    (a fraction: 0.01 is one percentage point); then one row per entry of ``budgets`` (size measure
+    -> largest fraction of the base allowed): G = size - bound <= 0. A network over a budget is
+    never scored: it is infeasible whatever its accuracy, so the algorithm gets error 1 for it.
 
     ``screen``: evaluate every new network on the first ``screen`` validation images first, and on
     the whole split only if it could still be feasible and non-dominated (Hu et al.'s two-step
@@ -65,9 +67,11 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
                  screen: int | None = None, screen_z: float = 3.0, race: bool = False, race_z: float = 3.0,
                  race_min: int | None = None, keep_dominated: int = 1, workers: int | None = None,
                  calibration: TensorSplit | None = None, selection: FilterSelection | None = None,
-                 short_training: ShortTraining | None = None, client=None, partial_sums: bool = True):
+                 short_training: ShortTraining | None = None, client=None, partial_sums: bool = True,
+                 budgets: dict[str, float] | None = None):
         accuracy_drop("max_drop", max_drop)
         check_objectives(objectives)
+        self.budgets = check_budgets(budgets or {})
         if screen is not None and not 0 < screen < len(val):
             raise EvopruneError(f"screen size {screen} must be between 1 and the {len(val)} validation images")
         selection = selection or RatioSelection(criterion, max_ratio)
@@ -83,6 +87,11 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
             self.evaluator.remote = DaskEvaluation(client, self.evaluator)
         self.costs = CandidateCosts(model, self.structure)
         self.max_drop, self.objective_names = max_drop, tuple(objectives)
+        self.measures = [MEASURES.get(name) for name in self.objective_names]
+        # the sizes compared when a network must be no larger than another: every cheap one, and a
+        # costly one (latency) only when the search minimises or bounds it
+        self.compared = [MEASURES.get(name) for name in sizes()
+                         if MEASURES.get(name).cheap or name in self.objective_names or name in self.budgets]
         self.screen, self.screen_z = screen, screen_z
         self.race, self.race_z = race, race_z
         self.race_min = race_min if race_min is not None else min(500, len(val) // 5)
@@ -91,7 +100,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         self.full = self.selection.full()
         self.base = self.fitness(self.full)
         n_var, xl, xu = self.selection.bounds()
-        super().__init__(n_var=n_var, n_obj=len(objectives), n_ieq_constr=1, xl=xl, xu=xu,
+        super().__init__(n_var=n_var, n_obj=len(objectives), n_ieq_constr=1 + len(self.budgets), xl=xl, xu=xu,
                          vtype=self.selection.vtype, exclude_from_serialization=list(self.HEAVY))
 
     def keep(self, x) -> Kept:
@@ -107,13 +116,17 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         return self.evaluator.evaluate(kept_tensors(kept), key=kept, n=n)
 
     def objectives(self, kept: Kept, fit: Fitness | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """F and G of the network keeping ``kept`` (with fitness ``fit``, by default its own)."""
         fit = fit or self.fitness(kept)
-        values = {"filters": lambda: self.selection.kept_fraction(kept), "error": lambda: fit.error,
-                  "flops": lambda: self.costs.flops(kept) / self.costs.flops(self.full),
-                  "params": lambda: self.costs.params(kept) / self.costs.params(self.full),
-                  "latency": lambda: self.costs.latency_ms(kept) / self.costs.latency_ms(self.full)}
-        f = np.array([values[name]() for name in self.objective_names])
-        return f, np.array([(self.base.accuracy - fit.accuracy) - self.max_drop])
+        f = np.array([m.of(self, kept, fit) for m in self.measures])
+        return f, np.array([(self.base.accuracy - fit.accuracy) - self.max_drop, *self.budget_excess(kept)])
+
+    def budget_excess(self, kept: Kept) -> list[float]:
+        """How far the network keeping ``kept`` is over each budget (<= 0: within it)."""
+        return [MEASURES.get(name).of(self, kept, None) - bound for name, bound in self.budgets.items()]
+
+    def within_budgets(self, kept: Kept) -> bool:
+        return all(excess <= 1e-12 for excess in self.budget_excess(kept))
 
     def networks_of(self, pop) -> np.ndarray:
         """Each member of a pymoo population as a 0/1 vector over every filter: two members with
@@ -126,6 +139,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         new = [k for k in dict.fromkeys(networks) if k not in self.evaluator.cache and k not in self.raced]
         # a stopped network stays out of reach (the front only improves) unless scored in full since
         approx: dict[Kept, Fitness] = {k: v for k, v in self.raced.items() if k not in self.evaluator.cache}
+        approx.update({k: OVER_BUDGET for k in new if not self.within_budgets(k)})
+        new = [k for k in new if k not in approx]
         if self.screen and new:
             front = self._feasible_front()
             for kept, rough in zip(new, self.evaluate_networks(new, n=self.screen)):
@@ -173,12 +188,16 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         return not dominated(f, front, self.keep_dominated)
 
     def _feasible_front(self) -> np.ndarray:
-        rows = [f for f, g in (self.objectives(k) for k in self.evaluator.cache) if g[0] <= 0]
+        rows = [f for f, g in (self.objectives(k) for k in self.evaluator.cache) if feasible(g)]
         return np.array(rows).reshape(len(rows), self.n_obj)
 
     def evaluated(self) -> list[tuple[Kept, np.ndarray, np.ndarray]]:
         """Every distinct network evaluated on the whole split, with its objectives and constraint."""
         return [(kept, *self.objectives(kept)) for kept in self.evaluator.cache]
+
+    def feasible_networks(self) -> list[tuple[Kept, np.ndarray]]:
+        """Every network scored in full that meets the accuracy bound and the budgets, with its F."""
+        return [(kept, f) for kept, f, g in self.evaluated() if feasible(g)]
 
     @property
     def raced(self) -> dict[Kept, Fitness]:
@@ -199,8 +218,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         chosen = [kept] + ([floor] if floor is not None and floor != kept and floor not in exclude else [])
         size = self._sizes(kept)
         error = self.objective_names.index("error")
-        candidates = [(f[error], self._sizes(other), other) for other, f, g in self.evaluated()
-                      if other not in chosen and other not in exclude and g[0] <= 0]
+        candidates = [(f[error], self._sizes(other), other) for other, f in self.feasible_networks()
+                      if other not in chosen and other not in exclude]
         others = [(e, float(s.sum()), other) for e, s, other in candidates if np.all(s <= size)]
         return chosen + [other for *_, other in sorted(others)[:k - len(chosen)]]
 
@@ -223,13 +242,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         return None
 
     def _sizes(self, kept: Kept) -> np.ndarray:
-        """Filters, parameters and FLOPs kept (and latency, if an objective), as fractions of the base."""
-        c = self.costs
-        sizes = [self.selection.kept_fraction(kept), c.params(kept) / c.params(self.full),
-                 c.flops(kept) / c.flops(self.full)]
-        if "latency" in self.objective_names:
-            sizes.append(c.latency_ms(kept) / c.latency_ms(self.full))
-        return np.array(sizes)
+        """Every compared size of ``kept`` (filters, parameters, FLOPs, ...) as fractions of the base."""
+        return np.array([m.of(self, kept, None) for m in self.compared])
 
     def checkpoint_state(self) -> dict:
         """What a resumed search needs besides the algorithm: every network evaluated so far."""
@@ -253,6 +267,14 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         return pruned.eval()
 
 
+OVER_BUDGET = Fitness(0.0, float("nan"))  # what the algorithm is told of a network it need not score
+
+
+def feasible(g: np.ndarray) -> bool:
+    """Whether a network with constraint values ``g`` meets the accuracy bound and every budget."""
+    return bool(np.all(np.asarray(g) <= 0))
+
+
 def upper_accuracy(accuracy: float, images: int, z: float) -> float:
     """``z`` binomial standard errors above an accuracy measured on ``images`` images (at most 1)."""
     p = min(max(accuracy, 1 / images), 1 - 1 / images)
@@ -269,11 +291,3 @@ def check_screen(screen: int | None, val_images: int) -> None:
     if screen is not None and screen >= val_images:
         raise EvopruneError(f"screen {screen} must be smaller than the {val_images} validation images")
 
-
-def check_objectives(objectives) -> None:
-    unknown = [o for o in objectives if o not in OBJECTIVES]
-    if unknown:
-        raise EvopruneError(f"unknown objective {unknown[0]!r}; known: {', '.join(OBJECTIVES)}")
-    if "error" not in objectives or len(objectives) < 2 or len(set(objectives)) != len(objectives):
-        raise EvopruneError(f"objectives {','.join(objectives)} must name 'error' and at least one size or speed "
-                            "objective, each once")

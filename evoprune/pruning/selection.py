@@ -85,8 +85,9 @@ class RankedSelection(FilterSelection):
         self.importance = get_importance(criterion)
 
     def _bind(self, model, state):
-        self.rankings = [self.importance.ranking(self.structure.coupled(i, state), layer.channels)
-                         for i, layer in enumerate(self.structure.layers)]
+        groups = [(self.structure.coupled(i, state), layer.channels) for i, layer in enumerate(self.structure.layers)]
+        self.scores = [self.importance(*group) for group in groups]  # each filter's importance, per layer
+        self.rankings = [self.importance.ranking(*group) for group in groups]
 
     def top(self, counts: Sequence[int]) -> Kept:
         """The ``counts[i]`` most important filters of layer i, in their original order."""

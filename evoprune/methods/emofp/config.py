@@ -26,11 +26,21 @@ def _z(name, value):
 
 
 def _objectives(name, value):
-    from ...problems.filter_pruning import check_objectives
+    from ...problems.measures import check_objectives
 
     value = names_list(name, value)
     check_objectives(value)
     return value
+
+
+def budget(name, value):
+    """``max_<measure>``: a fraction of the base model in (0, 1]."""
+    from ...problems.measures import check_budgets
+
+    return check_budgets({name.removeprefix("max_"): value})[name.removeprefix("max_")]
+
+
+BUDGETED = ("flops", "params", "latency")  # the measures with a max_<name> setting
 
 
 @dataclass
@@ -45,6 +55,13 @@ class FilterSearchConfig(FilterFineTuneConfig):
     objectives: tuple[str, ...] = option(("filters", "error"), "comma-separated objectives, all minimised: error "
                                          "and one or more of filters, flops, params, latency (three or more use "
                                          "NSGA-III)", _objectives)
+    max_flops: float | None = option(None, "FLOPs budget: the largest fraction of the base model's FLOPs a network may "
+                                     "keep, in (0, 1]; networks over it are not scored (default: no budget)",
+                                     optional(budget), kind=float)
+    max_params: float | None = option(None, "parameter budget: the largest fraction of the base model's parameters "
+                                      "a network may keep, in (0, 1] (default: no budget)", optional(budget), kind=float)
+    max_latency: float | None = option(None, "latency budget: the largest fraction of the base model's CPU time a "
+                                       "network may take, in (0, 1] (default: no budget)", optional(budget), kind=float)
     screen: int | None = option(None, "two-step fitness: first evaluate each network on this many validation "
                                 "images, and on all of them only if it could still be feasible and non-dominated "
                                 "(default: off)", screen_images, kind=str)
@@ -72,6 +89,10 @@ class FilterSearchConfig(FilterFineTuneConfig):
     dask: str | None = option(None, "evaluate candidates on a Dask cluster: local:N starts N local worker "
                               "processes, tcp://HOST:PORT joins a running scheduler (default: in this process)",
                               check_dask_address, kind=str)
+
+    def budgets(self) -> dict[str, float]:
+        """The size budgets asked for (``max_<measure>``), as ``FilterPruningProblem`` takes them."""
+        return {name: getattr(self, f"max_{name}") for name in BUDGETED if getattr(self, f"max_{name}") is not None}
 
     def racing(self, client=None) -> bool:
         """Whether the search races: as asked, else unless Dask workers (``dask`` or a ``client``

@@ -15,7 +15,7 @@ from ... import checkpoints
 from ...data import DatasetSplits
 from ...errors import EvopruneError
 from ...models import load_pruned
-from ...problems.filter_pruning import COLUMN
+from ...problems.measures import MEASURES, column, sizes
 from ...pruning import PrunableStructure
 from ...runs import BaseSetup, check_same_data, load_run_data
 from ..base import require_callers_parts
@@ -23,9 +23,9 @@ from .config import FilterSearchConfig
 from .pipeline import build_problem, finetune_selected
 from .report import read_run
 
-BY = ("knee", "asf", "pseudo-weights", "max-drop", "max-params", "max-filters")
-# a bound on one column of the front: the most accurate network within it
-SIZE_BOUNDS = {"max-params": "params", "max-filters": "filters_kept"}
+# a bound on a size's absolute column of the front: the most accurate network within it
+SIZE_BOUNDS = {f"max-{name}": MEASURES.get(name).absolute for name in sizes() if MEASURES.get(name).absolute}
+BY = ("knee", "asf", "pseudo-weights", "max-drop", *SIZE_BOUNDS)
 
 
 def choose(pareto: pd.DataFrame, objectives: tuple[str, ...], by: str, value=None) -> int:
@@ -35,12 +35,13 @@ def choose(pareto: pd.DataFrame, objectives: tuple[str, ...], by: str, value=Non
     - ``asf`` / ``pseudo-weights``: pymoo's achievement scalarisation or pseudo-weights, with
       ``value`` one weight per objective (how much it matters), in the order of ``objectives``;
     - ``max-drop``: the smallest network whose validation accuracy drop is at most ``value``;
-    - ``max-params`` / ``max-filters``: the most accurate network with at most ``value``
-      parameters / filters kept.
+    - ``max-filters`` / ``max-flops`` / ``max-params``: the most accurate network with at most
+      ``value`` filters / FLOPs / parameters kept (a bound on any size of ``measures.MEASURES``
+      that has an absolute column).
     Objectives are normalised to the front's range before the first three."""
     if by not in BY:
         raise EvopruneError(f"unknown choice {by!r}; known: {', '.join(BY)}")
-    F = pareto[[COLUMN[o] for o in objectives]].to_numpy(dtype=float)
+    F = pareto[[column(o) for o in objectives]].to_numpy(dtype=float)
     span = F.max(axis=0) - F.min(axis=0)
     normal = (F - F.min(axis=0)) / np.where(span > 0, span, 1)
     if by == "knee":
@@ -58,12 +59,12 @@ def choose(pareto: pd.DataFrame, objectives: tuple[str, ...], by: str, value=Non
     limit = _number(value, by)
     if by == "max-drop" and not limit <= 1:
         raise EvopruneError(f"max-drop value {value!r} is an accuracy drop as a fraction, at most 1 (0.02 for 2 points)")
-    column = SIZE_BOUNDS.get(by, "accuracy_drop")
-    allowed = pareto[column] <= limit
+    bounded = SIZE_BOUNDS.get(by, "accuracy_drop")
+    allowed = pareto[bounded] <= limit
     if not allowed.any():
-        raise EvopruneError(f"no network on the front has {column} <= {limit:g} (smallest: "
-                            f"{pareto[column].min():g})")
-    size = next(COLUMN[o] for o in objectives if o != "error")
+        raise EvopruneError(f"no network on the front has {bounded} <= {limit:g} (smallest: "
+                            f"{pareto[bounded].min():g})")
+    size = next(column(o) for o in objectives if o != "error")
     return int(pareto[allowed][size if by == "max-drop" else "val_error"].idxmin())
 
 

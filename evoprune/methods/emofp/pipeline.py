@@ -28,7 +28,8 @@ from ...fitness.distributed import dask_client
 from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import FilterPruningProblem
-from ...problems.filter_pruning import COLUMN, check_screen
+from ...problems.filter_pruning import check_screen
+from ...problems.measures import MEASURES, column
 from ...problems.sampling import UniformSeeds, evenly_spaced_ratios
 from ...pruning import ClusterSelection, PrunableStructure, RatioSelection, format_kept, parse_kept
 from ...runs import BaseSetup, fine_tune, refusal_leaves_nothing, start_run, timed, warn
@@ -61,7 +62,7 @@ class HistoryRecorder(Callback):
             "hypervolume": float(HV(ref_point=np.ones(problem.n_obj))(F)) if len(F) else 0.0,
         }
         for j, name in enumerate(problem.objective_names):
-            row[f"best_{COLUMN[name]}"] = float(F[:, j].min()) if len(F) else np.nan
+            row[f"best_{column(name)}"] = float(F[:, j].min()) if len(F) else np.nan
         self.rows.append(row)
         if self.progress is not None:
             self.progress.update()
@@ -142,7 +143,7 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
     if cfg.select > len(pareto):
         warn(out, f"select {cfg.select} is more than the {len(pareto)} network(s) on the front; all of them are "
                   "fine-tuned")
-    size = next(COLUMN[o] for o in problem.objective_names if o != "error")
+    size = next(column(o) for o in problem.objective_names if o != "error")
     chosen = uniform_along_front(pareto[[size]].to_numpy(), cfg.select)
     pareto["selected"] = False
     pareto.loc[chosen, "selected"] = True
@@ -168,7 +169,7 @@ def build_problem(cfg: FilterSearchConfig, setup: BaseSetup, client=None) -> Fil
                                 objectives=tuple(cfg.objectives), screen=cfg.screen, race=cfg.racing(client),
                                 race_z=cfg.race_z, keep_dominated=cfg.finalists,
                                 calibration=data.train.subset(cfg.bn_calibration) if cfg.bn_calibration else None,
-                                short_training=short_training(cfg, data), client=client)
+                                short_training=short_training(cfg, data), client=client, budgets=cfg.budgets())
 
 
 def _search(cfg: FilterSearchConfig, out: Path, setup: BaseSetup, algorithm: Algorithm | None, termination, callback,
@@ -232,24 +233,27 @@ def _base_metrics(model: nn.Module, problem: FilterPruningProblem, data: Dataset
 def pareto_table(problem: FilterPruningProblem, base: dict) -> pd.DataFrame:
     """The non-dominated feasible networks among all those evaluated in full during the search,
     each with the filter indices every layer keeps (``keep_<layer>``)."""
-    feasible = [(k, f) for k, f, g in problem.evaluated() if g[0] <= 0]
+    feasible = problem.feasible_networks()
     if not feasible:
-        raise EvopruneError(f"no evaluated network met the accuracy bound max_drop={problem.max_drop:g}; "
-                            "loosen --max-drop or lower --max-ratio")
+        budgets = "".join(f", max_{name}={bound:g}" for name, bound in problem.budgets.items())
+        raise EvopruneError(f"no evaluated network met the accuracy bound max_drop={problem.max_drop:g}{budgets}; "
+                            "loosen --max-drop (or a budget) or lower --max-ratio")
     layers = [layer.name for layer in problem.structure.layers]
-    costs, full = problem.costs, problem.full
+    costs = problem.costs
     rows = []
     for i in non_dominated(np.array([f for _, f in feasible])):
         kept = feasible[i][0]
         counts = [len(k) for k in kept]
-        accuracy = problem.fitness(kept).accuracy
+        fit = problem.fitness(kept)
         row = {f"ratio_{n}": 1 - k / c for n, k, c in zip(layers, counts, problem.channels)}
         row.update({f"kept_{n}": k for n, k in zip(layers, counts)})
-        row.update(filters_kept=int(sum(counts)), filters_kept_fraction=problem.selection.kept_fraction(kept),
-                   val_error=1 - accuracy, val_accuracy=accuracy, accuracy_drop=base["val_accuracy"] - accuracy,
-                   feasible=True, params=int(costs.params(kept)), params_fraction=costs.params(kept) / costs.params(full),
-                   flops=int(costs.flops(kept)), flops_fraction=costs.flops(kept) / costs.flops(full),
-                   latency_fraction=costs.latency_ms(kept) / costs.latency_ms(full))
+        # every measure's column: those of the first release in their places, any other after them
+        measured = {MEASURES.get(name).column: MEASURES.get(name).of(problem, kept, fit) for name in MEASURES.names()}
+        row.update(filters_kept=int(sum(counts)), filters_kept_fraction=measured.pop("filters_kept_fraction"),
+                   val_error=measured.pop("val_error"), val_accuracy=fit.accuracy,
+                   accuracy_drop=base["val_accuracy"] - fit.accuracy, feasible=True, params=int(costs.params(kept)),
+                   params_fraction=measured.pop("params_fraction"), flops=int(costs.flops(kept)),
+                   flops_fraction=measured.pop("flops_fraction"), **measured)
         row.update({f"keep_{n}": text for n, text in zip(layers, format_kept(kept))})
         rows.append(row)
     return pd.DataFrame(rows).sort_values("filters_kept_fraction", ignore_index=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ...plotting import figure, finish
+from ...problems.measures import MEASURES, column
 from ..base import read_run_files, table_text
 
 RUN_FILES = ("config.json", "base.json", "pareto.csv", "finetuned.csv", "history.csv")
@@ -47,21 +48,29 @@ def write_figures(run_dir: str | Path) -> list[Path]:
 
 
 def tradeoff_figure(run: dict, path: Path) -> Path:
-    base, pareto, ft = run["base"], run["pareto"], run["finetuned"]
-    total = sum(base["filters"])
+    """Validation error along the front against the run's first size objective (filters, FLOPs,
+    ...), the selected models before and after fine-tuning, and the size's budget if it had one."""
+    base, pareto, ft, settings = run["base"], run["pareto"], run["finetuned"], run["config"]["settings"]
+    size = next(o for o in settings.get("objectives", ("filters", "error")) if o != "error")
+    pruned_pct = f"{size}_pruned_pct"
+    if pruned_pct not in ft:  # a size fine-tuned tables do not report (latency): shown by filters
+        size, pruned_pct = "filters", "filters_pruned_pct"
+    x = column(size)
     fig, ax = figure()
-    ax.step(pareto["filters_kept_fraction"], 100 * pareto["val_error"], where="post", color="tab:blue", alpha=0.5)
-    ax.scatter(pareto["filters_kept_fraction"], 100 * pareto["val_error"], s=18, color="tab:blue",
+    ax.step(pareto[x], 100 * pareto["val_error"], where="post", color="tab:blue", alpha=0.5)
+    ax.scatter(pareto[x], 100 * pareto["val_error"], s=18, color="tab:blue",
                label="Pareto front (validation, before fine-tuning)")
-    kept = ft["filters_kept"] / total
+    kept = 1 - ft[pruned_pct] / 100
     ax.scatter(kept, 100 * (1 - ft["test_accuracy_before"]), marker="x", color="tab:red",
                label="selected, test, before fine-tuning")
     ax.scatter(kept, 100 * (1 - ft["test_accuracy_after"]), marker="o", color="tab:green", s=40,
                label="selected, test, after fine-tuning")
     ax.scatter([1.0], [100 * (1 - base["test_accuracy"])], marker="*", s=120, color="black", label="base model (test)")
-    ax.set_xlabel("fraction of filters kept")
+    if settings.get(f"max_{size}") is not None:
+        ax.axvline(settings[f"max_{size}"], color="grey", linestyle="--", label=f"{size} budget")
+    ax.set_xlabel(f"fraction of {MEASURES.get(size).help.split(',')[0]}")
     ax.set_ylabel("error (%)")
-    ax.set_title(f"{run['config']['settings']['model']} on {run['config']['settings']['dataset']}")
+    ax.set_title(f"{settings['model']} on {settings['dataset']}")
     ax.legend(fontsize=8)
     return finish(fig, path)
 

@@ -2,13 +2,14 @@
 generated from them and every setting is validated in one place, where it enters."""
 from __future__ import annotations
 
-import math
 import os
 import sys
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
+from .checks import accuracy_drop, number  # noqa: F401  (re-exported: the settings' checks)
+from .checks import number as _number
 from .errors import EvopruneError
 
 if sys.version_info >= (3, 11):
@@ -30,14 +31,6 @@ def option(default: Any, help: str, check: Check | None = None, kind: type | Non
 
 
 # ---- checks: each names the setting and the value, and says what is allowed ----
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise EvopruneError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise EvopruneError(f"{name} must be a finite number, got {value!r}")
-    return value
-
 
 def _integer(name: str, value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -68,10 +61,6 @@ def optional(check: Check) -> Check:
     return lambda name, value: None if value is None else check(name, value)
 
 
-def number(name, value):
-    return _number(name, value)
-
-
 def positive_up_to(high: float) -> Check:
     """A positive number at most ``high``: beyond it training overflows float32 mid-run (a learning
     rate of 1e39, a temperature whose square is inf) instead of being refused up front."""
@@ -88,13 +77,6 @@ def at_least(low: float) -> Check:
             raise EvopruneError(f"{name} must be >= {low:g}, got {value!r}")
         return value
     return check
-
-
-def accuracy_drop(name, value):
-    if not 0 <= _number(name, value) <= 1:
-        raise EvopruneError(f"{name} {value:g} must be a non-negative accuracy fraction, at most 1 "
-                            "(0.01 = one percentage point)")
-    return value
 
 
 def ratio(name, value):

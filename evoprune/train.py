@@ -2,16 +2,15 @@
 device the splits lie on (mixed precision on CUDA)."""
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import re
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
+from filelock import FileLock
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
@@ -184,18 +183,6 @@ def base_cache_key(model: nn.Module, data: TensorSplit, cfg: TrainConfig, arch: 
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-@contextmanager
-def _exclusive_lock(path: Path):
-    """Hold an exclusive advisory lock on ``path`` (created if missing) for the ``with`` block; the
-    kernel drops it if the process dies, so a crashed run never blocks later ones."""
-    with open(path, "a+b") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
 def load_state(model: nn.Module, path: Path) -> bool:
     """Load the state dict saved at ``path`` into ``model``; False (model untouched) if the file is
     missing, damaged or of another shape. Checked before loading because a failed strict load may leave some tensors
@@ -235,7 +222,8 @@ def train_cached(model: nn.Module, data: TensorSplit, cfg: TrainConfig, cache_di
         raise EvopruneError(f"cache directory {cache_dir} exists but is not a directory")
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"base-{key}.pt"
-    with _exclusive_lock(cache_dir / f"base-{key}.lock"):
+    # an OS-level lock: the kernel drops it if the process dies, so a crashed run never blocks later ones
+    with FileLock(cache_dir / f"base-{key}.lock"):
         if load_state(model, path):
             return True
         # A damaged entry is retrained, never trusted; the new one replaces it atomically.

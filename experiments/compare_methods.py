@@ -202,18 +202,26 @@ def md_table(frame: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join(lines)
 
 
+TABLE_COLUMNS = ["model", "method", "distill", "budget_pct", "kept_per_layer", "filters_pruned_pct",
+                 "params_pruned_pct", "flops_pruned_pct", "base_test_acc", "test_acc", "finetune_epochs", "finalists",
+                 "finalist_rank", "uniform_allocation", "val_acc_before_ft", "val_acc_proxy", "seconds"]
+
+
+def tables(table: pd.DataFrame, corr: pd.DataFrame) -> tuple[str, str]:
+    """The results table and the rank correlations, in markdown, as the results file shows them."""
+    return md_table(table[TABLE_COLUMNS]), md_table(corr, 3)
+
+
 def markdown(table: pd.DataFrame, corr: pd.DataFrame, args) -> str:
-    cols = ["model", "method", "distill", "budget_pct", "kept_per_layer", "filters_pruned_pct", "params_pruned_pct",
-            "flops_pruned_pct", "base_test_acc", "test_acc", "finetune_epochs", "finalists", "finalist_rank",
-            "uniform_allocation", "val_acc_before_ft", "val_acc_proxy", "seconds"]
+    results, correlations = tables(table, corr)
     lines = ["# Filter-pruning methods compared at matched budgets", "",
              f"Command: `python experiments/compare_methods.py {' '.join(args.argv)}`".rstrip(), "",
              "Accuracies are fractions; `test_acc` after fine-tuning for the same number of epochs "
              f"({args.finetune_epochs}); `val_acc_before_ft` and `val_acc_proxy` are the two search fitnesses of "
              "the same network (before fine-tuning; after the search's short fine-tuning).", "",
-             md_table(table[cols]), "",
+             results, "",
              "## Rank correlation of search fitness with test accuracy after fine-tuning", "",
-             md_table(corr, 3), ""]
+             correlations, ""]
     return "\n".join(lines)
 
 

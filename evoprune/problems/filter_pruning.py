@@ -10,7 +10,7 @@ import numpy as np
 from pymoo.core.problem import Problem
 from torch import nn
 
-from ..config import accuracy_drop
+from ..checks import accuracy_drop
 from ..data.splits import TensorSplit
 from ..errors import EvopruneError
 from ..fitness import CandidateCosts, FilterEvaluator, Fitness, ShortTraining

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...plotting import figure, finish
+from ...plotting import figure, filters_figure, finish
 from ..base import read_run_files
-from ..emofp.report import filters_figure
 
 RUN_FILES = ("config.json", "base.json", "results.csv")
 

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from ...plotting import figure, finish
+from ...plotting import figure, filters_figure, finish
 from ...problems.measures import MEASURES, column
 from ..base import read_run_files, table_text
 
@@ -82,19 +80,3 @@ def hypervolume_figure(run: dict, path: Path) -> Path:
     ax.set_xlabel("generation")
     ax.set_ylabel("hypervolume of the feasible front\n(reference point (1, 1))")
     return finish(fig, path)
-
-
-def filters_figure(run: dict, path: Path) -> Path:
-    base, ft = run["base"], run["finetuned"]
-    layers = base["layers"]
-    width = 0.8 / (len(ft) + 1)
-    pos = np.arange(len(layers))
-    fig, ax = figure(max(6.4, 1.2 * len(layers) + 3), 4)
-    ax.bar(pos, base["filters"], width, color="lightgrey", label="base")
-    for i, (_, row) in enumerate(ft.iterrows()):
-        ax.bar(pos + (i + 1) * width, [row[f"kept_{n}"] for n in layers], width,
-               label=f"model {i} ({row['filters_pruned_pct']:.0f}% pruned)")
-    ax.set_xticks(pos + width * len(ft) / 2, [f"layer {n}" for n in layers])
-    ax.set_ylabel("filters kept")
-    ax.legend(fontsize=8)
-    return finish(fig, path, grid=False)

@@ -1,0 +1,55 @@
+"""Tables and figures of a baseline run directory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...plotting import figure, filters_figure, finish
+from ..base import read_run_files
+
+RUN_FILES = ("config.json", "base.json", "results.csv")
+
+
+def read_run(run_dir: str | Path) -> dict:
+    return read_run_files(run_dir, RUN_FILES, "baseline")
+
+
+def summary(run_dir: str | Path) -> str:
+    run = read_run(run_dir)
+    s, base, results = run["config"]["settings"], run["base"], run["results"]
+    cols = ["budget", "filters_kept", "filters_pruned_pct", "params_pruned_pct", "flops_pruned_pct",
+            "test_accuracy_before", "test_accuracy_after", "latency_ms_per_batch256", "model_file"]
+    table = results[cols].rename(columns={"budget": f"max_{s['measure']}", "filters_pruned_pct": "filters_pruned_%",
+                                          "params_pruned_pct": "params_pruned_%", "flops_pruned_pct": "flops_pruned_%",
+                                          "test_accuracy_before": "test_acc_before",
+                                          "test_accuracy_after": "test_acc_after", "latency_ms_per_batch256": "ms/batch256"})
+    return "\n".join([
+        f"run {run_dir}: {s['rule']} pruning of {s['model']} on {s['dataset']}, seed {s['seed']}",
+        f"base: {sum(base['filters'])} filters {base['filters']}, {base['params']:,} params, {base['flops']:,} FLOPs, "
+        f"test accuracy {base['test_accuracy']:.4f}",
+        f"pruned models (fine-tuning epochs: {s['finetune_epochs']}):",
+        table.to_string(index=False, float_format=lambda v: f"{v:.4f}"),
+    ])
+
+
+def write_figures(run_dir: str | Path) -> list[Path]:
+    run_dir = Path(run_dir)
+    run = read_run(run_dir)
+    figs = run_dir / "figures"
+    return [accuracy_figure(run, figs / "accuracy.png"),
+            filters_figure({"base": run["base"], "finetuned": run["results"]}, figs / "filters_per_layer.png")]
+
+
+def accuracy_figure(run: dict, path: Path) -> Path:
+    """Test accuracy before and after fine-tuning against the percentage of FLOPs pruned."""
+    base, results = run["base"], run["results"].sort_values("flops_pruned_pct")
+    fig, ax = figure()
+    pruned = results["flops_pruned_pct"]
+    ax.plot(pruned, 100 * results["test_accuracy_before"], marker="x", color="tab:red", label="before fine-tuning")
+    ax.plot(pruned, 100 * results["test_accuracy_after"], marker="o", color="tab:green", label="after fine-tuning")
+    ax.scatter([0.0], [100 * base["test_accuracy"]], marker="*", s=120, color="black", label="base model")
+    ax.set_xlabel("FLOPs pruned (%)")
+    ax.set_ylabel("test accuracy (%)")
+    settings = run["config"]["settings"]
+    ax.set_title(f"{settings['rule']} pruning: {settings['model']} on {settings['dataset']}")
+    ax.legend(fontsize=8)
+    return finish(fig, path)

@@ -344,18 +344,26 @@ def figures(table: pd.DataFrame, out: Path, stem: str) -> list[Path]:
 
 def report(args) -> pd.DataFrame:
     """The CSV from the finished cells, and the markdown and figures from the CSV."""
-    rows = Cells(Path(args.runs) / "cells").rows()
-    table = pd.DataFrame(rows)
-    stem = "deep_fmnist_quick" if args.quick else "deep_fmnist"
-    out = Path(args.results)
+    table = pd.DataFrame(Cells(Path(args.runs) / "cells").rows())
     if table.empty:
         return table
+    out, stem = Path(args.results), results_stem(args)
     write_csv(out / f"{stem}.csv", table)
+    write_text(out / f"{stem}.md", render(args))
     table = pd.read_csv(out / f"{stem}.csv")
-    bases = [json.loads(p.read_text()) for p in sorted((Path(args.runs) / "bases").glob("*.json"))]
-    write_text(out / f"{stem}.md", markdown(table, bases, settings_text(args)))
     figures(table, out, stem)
     return table
+
+
+def results_stem(args) -> str:
+    return "deep_fmnist_quick" if args.quick else "deep_fmnist"
+
+
+def render(args) -> str:
+    """The results file's text, from the CSV and the base models' records alone."""
+    table = pd.read_csv(Path(args.results) / f"{results_stem(args)}.csv")
+    bases = [json.loads(p.read_text()) for p in sorted((Path(args.runs) / "bases").glob("*.json"))]
+    return markdown(table, bases, settings_text(args))
 
 
 def settings_text(args) -> str:
@@ -366,7 +374,7 @@ def settings_text(args) -> str:
             f"{', '.join(f'{100 * b:g} %' for b in args.budgets)}")
 
 
-def main(argv=None) -> pd.DataFrame:
+def parse(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", choices=("bases", "all", "report"), default="all")
     parser.add_argument("--models", default=",".join(MODELS))
@@ -395,6 +403,11 @@ def main(argv=None) -> pd.DataFrame:
     args.budgets = [float(b) for b in args.budgets.split(",")]
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.cache_dir = args.cache_dir or str(Path(args.runs) / "bases")
+    return args
+
+
+def main(argv=None) -> pd.DataFrame:
+    args = parse(argv)
     if args.stage != "report":
         data = load_dataset(args.dataset, args.data_root, augment=AUGMENT)
         for name in args.models.split(","):

@@ -24,3 +24,12 @@ def test_compare_methods_tables_are_generated_from_its_csv():
     for generated in compare.tables(table, corr):
         assert generated in committed
     assert compare.tables(table, corr)[1] == compare.md_table(compare.rank_correlations(table), 3)
+
+
+def test_deep_fmnist_results_file_is_generated_from_its_csv():
+    deep = script("deep_fmnist")
+    args = deep.parse([])
+    committed = RESULTS / "deep_fmnist.md"
+    assert committed.is_file() == (RESULTS / "deep_fmnist.csv").is_file()
+    if committed.is_file():
+        assert deep.render(args) == committed.read_text()

@@ -2,6 +2,8 @@
 DependencyGraph, and the slicing of a state dict to the kept filters (no model copy)."""
 from __future__ import annotations
 
+import math
+
 import copy
 from collections import defaultdict
 from dataclasses import dataclass
@@ -255,6 +257,15 @@ class PrunableStructure:
                 t = sliced[key]
                 sliced[key] = t.index_select(dim, mask.nonzero().squeeze(1).to(t.device))
         return sliced
+
+    def sliced_numel(self, state: dict[str, torch.Tensor], keep: list[torch.Tensor], keys) -> dict[str, int]:
+        """The size of each tensor ``keys`` of ``state`` in ``slice_state(state, keep)``, without slicing."""
+        kept = self._kept_masks(keep)
+        shapes = {key: list(state[key].shape) for key in keys}
+        for key, dim in self._slices:
+            if key in shapes:
+                shapes[key][dim] = int(self._kept_along(key, dim, kept).sum())
+        return {key: math.prod(shape) for key, shape in shapes.items()}
 
     def kept_positions(self, key: str, dim: int, keep: list[torch.Tensor], size: int) -> torch.Tensor:
         """Positions along ``dim`` of tensor ``key`` (``size`` long) that ``slice_state`` keeps."""

@@ -32,6 +32,27 @@ from .models.checkpoint import load_checkpoint
 from .train import TrainConfig, base_cache_key, evaluate, fit, load_state, train_cached
 
 
+@dataclass
+class Result:
+    """What every method's run returns: its run directory, the base model's metrics, each table it
+    wrote by name (``result.finetuned``, ``result.pareto``, ``result.rounds``, ...: read as
+    attributes too), the stage timings, and what else the method hands back (``extras``, also read
+    as attributes: DENNC's and GA channel selection's ``result``, the latter's ``model``)."""
+
+    out: Path
+    base: dict
+    tables: dict[str, Any]
+    timings: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
+
+    def __getattr__(self, name: str):
+        for part in ("tables", "extras"):
+            found = self.__dict__.get(part, {})
+            if name in found:
+                return found[name]
+        raise AttributeError(f"{type(self).__name__} has no table or attribute {name!r}")
+
+
 def seed_everything(seed: int) -> None:
     """pymoo's ``seed=`` seeds only pymoo's own generator: seed the rest here."""
     random.seed(seed)

@@ -68,3 +68,18 @@ def test_termination_and_callback_pass_through_to_pymoo(tmp_path, mini, trained_
                                callback=lambda algorithm: seen.append(algorithm.n_gen))
     assert seen == [1, 2] and result.history["generation"].tolist() == [1, 2]
     assert json.loads((tmp_path / "r" / "config.json").read_text())["method"] == "emofp"
+
+
+def test_every_method_returns_the_same_result_type_with_its_tables(tmp_path, mini, trained_lenet5):
+    from evoprune.methods.baseline import BaselineConfig, run_baseline
+    from evoprune.methods.cluster import ClusterConfig, run_cluster
+    from evoprune.runs import Result
+
+    common = dict(finetune_epochs=1, cache_dir=None)
+    results = [run_baseline(BaselineConfig(budgets=(0.5,), **common), tmp_path / "b", model=trained_lenet5, data=mini),
+               run_cluster(ClusterConfig(ratios=(0.5,), **common), tmp_path / "c", model=trained_lenet5, data=mini)]
+    for result in results:
+        assert type(result) is Result and result.base["params"] == 431080 and len(result.results) == 1
+        assert result.tables["results"] is result.results
+    with pytest.raises(AttributeError, match="has no table or attribute 'pareto'"):
+        results[0].pareto

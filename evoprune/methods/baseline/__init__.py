@@ -1,7 +1,7 @@
 """The simple rules a search must beat, on their own: uniform or global-ranking pruning to size budgets."""
 from ..base import Method, register
 from .config import BaselineConfig
-from .pipeline import BaselineResult, run_baseline
+from .pipeline import run_baseline
 from .report import summary, write_figures
 
 register(Method(
@@ -13,4 +13,4 @@ register(Method(
                 "parameters or filters), fine-tune each network and write a run directory: what a search is "
                 "compared against."))
 
-__all__ = ["BaselineConfig", "BaselineResult", "run_baseline", "summary", "write_figures"]
+__all__ = ["BaselineConfig", "run_baseline", "summary", "write_figures"]

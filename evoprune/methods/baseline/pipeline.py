@@ -2,7 +2,6 @@
 fine-tuning, run files."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +17,7 @@ from ...models import save_pruned
 from ...problems import FilterPruningProblem
 from ...pruning import PrunableStructure, RatioSelection, format_kept
 from ...pruning.allocation import global_ranking, uniform, within_budget
-from ...runs import fine_tune, refusal_leaves_nothing, start_run, timed
+from ...runs import Result, fine_tune, refusal_leaves_nothing, start_run, timed
 from ...train import evaluate
 from .config import BaselineConfig
 from .report import write_figures
@@ -26,17 +25,9 @@ from .report import write_figures
 ALLOCATIONS = {"uniform": uniform, "global": global_ranking}  # the rules of config.RULES
 
 
-@dataclass
-class BaselineResult:
-    out: Path
-    base: dict
-    results: pd.DataFrame
-    timings: dict = field(default_factory=dict)
-
-
 @refusal_leaves_nothing
 def run_baseline(cfg: BaselineConfig, out: str | Path, model: nn.Module | None = None,
-                 data: DatasetSplits | None = None, resume: bool = False) -> BaselineResult:
+                 data: DatasetSplits | None = None, resume: bool = False) -> Result:
     """Train (or load) the base model; for every budget in ``cfg.budgets`` prune it by ``cfg.rule``
     as little as keeps it within the budget, fine-tune and write the run directory.
 
@@ -84,7 +75,7 @@ def run_baseline(cfg: BaselineConfig, out: str | Path, model: nn.Module | None =
     write_json(out / "timings.json", timings)
     checkpoints.finish(out)
     write_figures(out)
-    return BaselineResult(out, base, pd.DataFrame(rows), timings)
+    return Result(out, base, {"results": pd.DataFrame(rows)}, timings)
 
 
 def base_metrics(model: nn.Module, problem: FilterPruningProblem, data: DatasetSplits) -> dict:

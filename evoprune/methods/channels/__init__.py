@@ -2,7 +2,7 @@
 each layer keeps (Hu et al., arXiv 1805.11394, 2018)."""
 from ..base import Method, register
 from .config import ChannelSelectionConfig
-from .pipeline import ChannelsResult, default_ga, layer_sensitivity, run_channels
+from .pipeline import default_ga, layer_sensitivity, run_channels
 from .report import summary, write_figures
 
 register(Method(
@@ -14,5 +14,5 @@ register(Method(
                 "it physically and fine-tune briefly; finally fine-tune by distillation from the base model and "
                 "write a run directory."))
 
-__all__ = ["ChannelSelectionConfig", "ChannelsResult", "default_ga", "layer_sensitivity", "run_channels", "summary",
+__all__ = ["ChannelSelectionConfig", "default_ga", "layer_sensitivity", "run_channels", "summary",
            "write_figures"]

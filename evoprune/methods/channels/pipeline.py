@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from ...models import save_pruned
 from ...problems import ChannelSelectionProblem, FilterPruningProblem
 from ...problems.filter_pruning import check_screen
 from ...pruning import PrunableStructure, format_kept
-from ...runs import fine_tune, refusal_leaves_nothing, start_run, timed
+from ...runs import Result, fine_tune, refusal_leaves_nothing, start_run, timed
 from ...train import evaluate
 from .config import ChannelSelectionConfig
 from .report import write_figures
@@ -60,18 +59,6 @@ class LayerHistory(Callback):
             self.callback(algorithm)
 
 
-@dataclass
-class ChannelsResult:
-    out: Path
-    base: dict
-    sensitivity: pd.DataFrame
-    layers: pd.DataFrame
-    history: pd.DataFrame
-    result: dict
-    model: nn.Module
-    timings: dict = field(default_factory=dict)
-
-
 def _check_inputs(cfg: ChannelSelectionConfig):
     def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
         check_screen(cfg.screen, len(data.val))
@@ -99,7 +86,7 @@ def layer_sensitivity(model: nn.Module, data: DatasetSplits, cfg: ChannelSelecti
 @refusal_leaves_nothing
 def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module | None = None,
                  data: DatasetSplits | None = None, algorithm: Algorithm | None = None, termination=None,
-                 callback=None, resume: bool = False) -> ChannelsResult:
+                 callback=None, resume: bool = False) -> Result:
     """Hu et al.'s GA channel selection: train (or load) the base model, order its prunable layers
     by sensitivity, search each layer's channels with a binary GA on the network as pruned so far,
     prune and briefly fine-tune it, then fine-tune the result (by distillation from the base when
@@ -176,7 +163,8 @@ def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module 
     write_json(out / "timings.json", timings)
     checkpoints.finish(out)
     write_figures(out)
-    return ChannelsResult(out, base, sensitivity, layers, history, result, model.eval(), timings)
+    return Result(out, base, {"sensitivity": sensitivity, "layers": layers, "history": history}, timings,
+                  {"result": result, "model": model.eval()})
 
 
 def _measure(model: nn.Module, data: DatasetSplits, ignore: tuple[str, ...]) -> dict:

@@ -2,7 +2,7 @@
 k-means per layer, keep the filter nearest each centroid, fine-tune."""
 from ..base import Method, register
 from .config import ClusterConfig
-from .pipeline import ClusterResult, base_metrics, run_cluster
+from .pipeline import base_metrics, run_cluster
 from .report import summary, write_figures
 
 register(Method(
@@ -13,4 +13,4 @@ register(Method(
                 "with k-means into as many clusters as filters kept, keep the filter nearest each centroid, remove "
                 "the rest, fine-tune; one model per --ratios value; write a run directory."))
 
-__all__ = ["ClusterConfig", "ClusterResult", "base_metrics", "run_cluster", "summary", "write_figures"]
+__all__ = ["ClusterConfig", "base_metrics", "run_cluster", "summary", "write_figures"]

@@ -2,7 +2,6 @@
 at each pruning ratio, physical removal, fine-tuning, run files."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -15,23 +14,15 @@ from ...fitness import count_flops, count_params
 from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...pruning import ClusterSelection, PrunableStructure, format_kept, kept_tensors, physically_prune
-from ...runs import fine_tune, refusal_leaves_nothing, start_run, timed
+from ...runs import Result, fine_tune, refusal_leaves_nothing, start_run, timed
 from ...train import evaluate
 from .config import ClusterConfig
 from .report import write_figures
 
 
-@dataclass
-class ClusterResult:
-    out: Path
-    base: dict
-    results: pd.DataFrame
-    timings: dict = field(default_factory=dict)
-
-
 @refusal_leaves_nothing
 def run_cluster(cfg: ClusterConfig, out: str | Path, model: nn.Module | None = None,
-                data: DatasetSplits | None = None, resume: bool = False) -> ClusterResult:
+                data: DatasetSplits | None = None, resume: bool = False) -> Result:
     """Train (or load) the base model; for every ratio in ``cfg.ratios`` remove that fraction of
     every layer's filters, keeping the filter nearest each k-means centroid of learned filter
     features; fine-tune each pruned model and write the run directory.
@@ -80,7 +71,7 @@ def run_cluster(cfg: ClusterConfig, out: str | Path, model: nn.Module | None = N
     write_json(out / "timings.json", timings)
     checkpoints.finish(out)
     write_figures(out)
-    return ClusterResult(out, base, results, timings)
+    return Result(out, base, {"results": results}, timings)
 
 
 def base_metrics(model: nn.Module, structure: PrunableStructure, data: DatasetSplits) -> dict:

@@ -2,7 +2,7 @@
 2021), and the sensitivity scan it starts from."""
 from ..base import Method, register
 from .config import SensitivityConfig, WeightPruningConfig
-from .pipeline import DenncResult, make_de, run_dennc, run_sensitivity
+from .pipeline import make_de, run_dennc, run_sensitivity
 from .report import sensitivity_summary, weights_summary, write_figures
 
 register(Method(
@@ -19,5 +19,5 @@ register(Method(
     description="Sensitivity analysis: each conv and linear layer pruned alone at thresholds s * std for s from "
                 "--s-min to --s-max."))
 
-__all__ = ["DenncResult", "SensitivityConfig", "WeightPruningConfig", "make_de", "run_dennc", "run_sensitivity",
+__all__ = ["SensitivityConfig", "WeightPruningConfig", "make_de", "run_dennc", "run_sensitivity",
            "sensitivity_summary", "weights_summary", "write_figures"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from ...problems.weight_pruning import LayerwiseWeightPruningProblem
 from ...pruning.masks import MaskedTraining, apply_masks, current_masks, kept_counts, prunable_weights, weight_key
 from ...pruning.sensitivity import check_sweep, sensitivity_scan, upper_bounds
 from ...pruning.sparse import file_size, save_sparse
-from ...runs import BaseSetup, fine_tune, refusal_leaves_nothing, start_run, timed
+from ...runs import BaseSetup, Result, fine_tune, refusal_leaves_nothing, start_run, timed
 from ...train import evaluate, steps_per_epoch
 from .config import SensitivityConfig, WeightPruningConfig
 from .report import sensitivity_figure, write_figures
@@ -58,16 +57,6 @@ class BestPerGeneration(Callback):
                           "best_kept_fraction": float(F.min()) if len(F) else np.nan})
         if self.callback is not None:
             self.callback(algorithm)
-
-
-@dataclass
-class DenncResult:
-    out: Path
-    base: dict
-    rounds: pd.DataFrame
-    layers: pd.DataFrame
-    result: dict
-    timings: dict = field(default_factory=dict)
 
 
 def prepare_base(cfg: SensitivityConfig, out: Path, model: nn.Module | None, data: DatasetSplits | None,
@@ -121,7 +110,7 @@ def finetune_masked(model: nn.Module, weights: dict[str, nn.Parameter], masks: d
 @refusal_leaves_nothing
 def run_dennc(cfg: WeightPruningConfig, out: str | Path, model: nn.Module | None = None,
               data: DatasetSplits | None = None, algorithm: Algorithm | None = None, termination=None,
-              callback=None, resume: bool = False) -> DenncResult:
+              callback=None, resume: bool = False) -> Result:
     """DENNC: prune ``cfg.model`` (or a copy of the trained ``model``) in rounds until
     ``cfg.target_compression``, the round budget, the accuracy bound or a round without gain;
     write the run directory.
@@ -255,4 +244,4 @@ def _finish(out, cfg, setup, base, rows, scans, history, best_round, stop):
     write_json(out / "timings.json", timings)
     write_figures(out)
     checkpoints.finish(out)
-    return DenncResult(out, base, rounds, table, result, timings)
+    return Result(out, base, {"rounds": rounds, "layers": table}, timings, {"result": result})

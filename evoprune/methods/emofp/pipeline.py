@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ from ...problems.filter_pruning import check_screen
 from ...problems.measures import MEASURES, column
 from ...problems.sampling import UniformSeeds, evenly_spaced_ratios
 from ...pruning import ClusterSelection, PrunableStructure, RatioSelection, format_kept, parse_kept
-from ...runs import BaseSetup, fine_tune, refusal_leaves_nothing, start_run, timed, warn
+from ...runs import BaseSetup, Result, fine_tune, refusal_leaves_nothing, start_run, timed, warn
 from ...select import non_dominated, uniform_along_front
 from ...train import evaluate
 from .config import FilterSearchConfig
@@ -86,16 +85,6 @@ def default_algorithm(problem: FilterPruningProblem, pop_size: int, uniform_rati
                  eliminate_duplicates=duplicates)
 
 
-@dataclass
-class RunResult:
-    out: Path
-    base: dict
-    pareto: pd.DataFrame
-    finetuned: pd.DataFrame
-    history: pd.DataFrame
-    timings: dict = field(default_factory=dict)
-
-
 def _check_inputs(cfg: FilterSearchConfig):
     def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
         check_screen(cfg.screen, len(data.val))
@@ -116,7 +105,7 @@ def short_training(cfg: FilterSearchConfig, data: DatasetSplits) -> ShortTrainin
 @refusal_leaves_nothing
 def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module | None = None,
                       data: DatasetSplits | None = None, algorithm: Algorithm | None = None,
-                      termination=None, callback=None, resume: bool = False, client=None) -> RunResult:
+                      termination=None, callback=None, resume: bool = False, client=None) -> Result:
     """EMOFP: train (or load) the base model, search per-layer filter-pruning ratios with NSGA-II (or
     ``algorithm``, until ``termination``, default ``("n_gen", cfg.generations)``; ``callback`` is
     called after every generation, as in pymoo's ``minimize``), fine-tune ``cfg.select`` models
@@ -155,7 +144,7 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
     write_json(out / "timings.json", timings)
     write_figures(out)
     checkpoints.finish(out)
-    return RunResult(out, base, pareto, finetuned, history, timings)
+    return Result(out, base, {"pareto": pareto, "finetuned": finetuned, "history": history}, timings)
 
 
 def build_problem(cfg: FilterSearchConfig, setup: BaseSetup, client=None) -> FilterPruningProblem:

@@ -101,7 +101,7 @@ def _saved_model(args):
     from .fingerprints import data_fingerprint
     from .models import build_model, check_input_shape
     from .models.saving import read_format
-    from .pruning.sparse import load_model_file
+    from .models.sparse import load_model_file
 
     model = load_model_file(args.model_file, build_model(args.model) if args.model else None)
     blob = read_format(args.model_file, None, "model")
@@ -126,13 +126,28 @@ def _saved_model(args):
 
 def _evaluate_file(args) -> None:
     from .models import build_model
-    from .pruning.sparse import describe
 
     model, blob, test = _saved_model(args)
     arch = blob.get("arch")
     base = (build_model(args.model) if args.model  # the unpruned architecture, to report compression against
             else build_model(arch["name"], **arch.get("kwargs", {})) if arch else None)
     print(describe(args.model_file, model, test, base))
+
+
+def describe(path, model, test, base=None) -> str:
+    """One line: file size, nonzero weights of the conv / linear layers, compression against the
+    unpruned ``base`` architecture (else against the file's own dense shapes) and test accuracy."""
+    from .models.sparse import file_size
+    from .pruning.masks import prunable_weights
+    from .train import evaluate
+
+    weights = prunable_weights(model).values()
+    nonzero, total = sum(int((w != 0).sum()) for w in weights), sum(w.numel() for w in weights)
+    dense = sum(w.numel() for w in prunable_weights(base).values()) if base is not None else total
+    against = f" of the base's {dense:,}" if dense != total else ""
+    return (f"{path}: {file_size(path):,} bytes, {nonzero:,} of {total:,} weights nonzero "
+            f"({dense / max(nonzero, 1):.1f}x compression{against}), test accuracy "
+            f"{evaluate(model, test)['accuracy']:.4f}")
 
 
 def _list() -> None:

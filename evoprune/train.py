@@ -20,7 +20,7 @@ from .data.streaming import LoaderSplit
 from .devices import mixed_precision
 from .errors import EvopruneError
 from .fingerprints import code_fingerprint, data_fingerprint, weights_fingerprint
-from .fitness.scoring import as_input, score, score_batches
+from .scoring import as_input, score, score_batches
 
 
 @dataclass(frozen=True)

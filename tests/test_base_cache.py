@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from evoprune.config import BaseModelConfig
-from evoprune.data.splits import DatasetSplits, TensorSplit
+from evoprune.data import DatasetSplits
+from evoprune.data.splits import TensorSplit
 from evoprune.errors import EvopruneError
 from evoprune.runs import train_base
 from evoprune.fingerprints import data_fingerprint, weights_fingerprint

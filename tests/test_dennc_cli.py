@@ -9,7 +9,7 @@ import torch
 from evoprune.cli import main
 from evoprune.data import load_dataset
 from evoprune.pruning.masks import prunable_weights
-from evoprune.pruning.sparse import load_sparse
+from evoprune.models.sparse import load_sparse
 from evoprune.train import evaluate
 
 TINY = ["--epochs", "1", "--rounds", "2", "--pop-size", "6", "--generations", "3", "--finetune-epochs", "1",

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from evoprune.fitness.scoring import score
+from evoprune.scoring import score
 from evoprune.problems import FilterPruningProblem
 from evoprune.problems.filter_pruning import dominated
 

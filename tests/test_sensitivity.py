@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from evoprune.errors import EvopruneError
-from evoprune.pruning.sensitivity import check_sweep, sensitivity_scan, upper_bounds
+from evoprune.fitness.sensitivity import check_sweep, sensitivity_scan, upper_bounds
 from evoprune.train import evaluate
 
 

@@ -5,7 +5,7 @@ from evoprune.errors import EvopruneError
 from evoprune.io import save_torch
 from evoprune.models import build_model, save_pruned
 from evoprune.pruning.masks import apply_masks, magnitude_mask, prunable_weights, weight_key
-from evoprune.pruning.sparse import FORMAT, file_size, load_model_file, load_sparse, save_sparse
+from evoprune.models.sparse import FORMAT, file_size, load_model_file, load_sparse, save_sparse
 
 LENET5 = {"name": "lenet5", "kwargs": {}}
 

@@ -8,7 +8,8 @@ import torch
 from ..errors import EvopruneError
 from ..registry import Registry
 from . import files, mnist, torchvision_sets
-from .splits import AUGMENTATIONS, DatasetSplits, TensorSplit, carve_validation, channel_stats, to_tensor
+from .dataset_splits import DatasetSplits
+from .splits import AUGMENTATIONS, TensorSplit, carve_validation, channel_stats, to_tensor
 from .streaming import LoaderSplit
 
 DATASETS: Registry = Registry("dataset")

@@ -1,5 +1,5 @@
 """The fitness engine: candidates scored on sliced networks, and their size and speed."""
-from .scoring import Fitness, as_input, score
+from ..scoring import Fitness, as_input, score
 from .measure import count_flops, count_params, latency_ms
 from .costs import CandidateCosts
 from .engine import FilterEvaluator, ShortTraining, StateEvaluator

@@ -17,10 +17,12 @@ from torch import nn
 from torch.func import functional_call
 
 from ..data.splits import TensorSplit
+from ..models.saving import resize_to_state_dict
 from ..pruning.batchnorm import BATCHNORM, remeasured_batchnorm
 from ..pruning.structure import PrunableStructure
+from ..scoring import Fitness, Stop, as_input, score, score_batches, score_together
+from ..train import TrainConfig, fit, split_device
 from .partial_sums import PartialSums
-from .scoring import Fitness, Stop, as_input, score, score_batches, score_together
 
 # Modules that act on each channel alone: a prunable layer's output through them can be computed
 # once for all filters and then sliced per candidate.
@@ -188,9 +190,6 @@ class FilterEvaluator(StateEvaluator):
 
     def _trained(self, keep: list[torch.Tensor]) -> nn.Module:
         """The candidate as a small network of its own, after the short training."""
-        from ..models.saving import resize_to_state_dict
-        from ..train import TrainConfig, fit, split_device
-
         state = self._state(self._network(), keep)
         network = resize_to_state_dict(copy.deepcopy(self.model), state)  # trainable: real parameters
         network.load_state_dict(state)

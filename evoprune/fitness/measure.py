@@ -10,7 +10,7 @@ from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..devices import device_of, synchronize
-from .scoring import as_input
+from ..scoring import as_input
 
 
 def count_params(model: nn.Module, state: dict[str, torch.Tensor] | None = None) -> int:

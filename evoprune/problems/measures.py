@@ -10,15 +10,12 @@ a fraction of the base model; ``error`` is the validation error. Adding a measur
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
 from ..errors import EvopruneError
 from ..fitness import Fitness
 from ..pruning import Kept
 from ..registry import Registry
-
-if TYPE_CHECKING:
-    from .filter_pruning import FilterPruningProblem
 
 
 @dataclass(frozen=True)
@@ -26,7 +23,7 @@ class Measure:
     name: str
     column: str  # its column in pareto.csv and history.csv (best_<column>)
     help: str
-    of: Callable[["FilterPruningProblem", Kept, Fitness], float]
+    of: Callable[[Any, Kept, Fitness], float]  # (the FilterPruningProblem, kept filters, fitness) -> value
     size: bool = True  # a size or cost: may be budgeted, compared by "no larger", bounded in pick
     absolute: str | None = None  # pareto.csv's column of the absolute value, bounded by pick's max-<name>
     cheap: bool = True  # always compared in "no larger than"; else only when the search minimises or bounds it

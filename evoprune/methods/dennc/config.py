@@ -31,7 +31,7 @@ class SensitivityConfig(BaseModelConfig):
     eval_batch_size: int = option(1000, "batch size of candidate evaluation", positive_int)
 
     def check(self):
-        from ...pruning.sensitivity import check_sweep
+        from ...fitness.sensitivity import check_sweep
 
         check_sweep(self.s_min, self.s_max, self.sweep_steps)
 

@@ -25,8 +25,8 @@ from ...models import save_pruned
 from ...problems.sampling import HalvingSeeds
 from ...problems.weight_pruning import LayerwiseWeightPruningProblem
 from ...pruning.masks import MaskedTraining, apply_masks, current_masks, kept_counts, prunable_weights, weight_key
-from ...pruning.sensitivity import check_sweep, sensitivity_scan, upper_bounds
-from ...pruning.sparse import file_size, save_sparse
+from ...fitness.sensitivity import check_sweep, sensitivity_scan, upper_bounds
+from ...models.sparse import file_size, save_sparse
 from ...runs import BaseSetup, Result, fine_tune, refusal_leaves_nothing, start_run, timed
 from ...train import evaluate, steps_per_epoch
 from .config import SensitivityConfig, WeightPruningConfig

@@ -11,8 +11,8 @@ from torch import nn
 
 from ..errors import EvopruneError
 from ..io import save_torch
-from ..models import build_model
-from ..models.saving import read_format
+from .registry import build_model
+from .saving import read_format
 
 FORMAT = "evoprune.sparse-model/1"
 
@@ -88,22 +88,7 @@ def file_size(path: Path | str) -> int:
 
 def load_model_file(path: Path | str, model: nn.Module | None = None) -> nn.Module:
     """A sparse-model file or a pruned-model file, whichever ``path`` holds."""
-    from ..models import load_pruned
+    from .saving import load_pruned
 
     blob_format = read_format(path, None, "model")["format"]
     return load_sparse(path, model) if blob_format == FORMAT else load_pruned(path, model)
-
-
-def describe(path: Path | str, model: nn.Module, test, base: nn.Module | None = None) -> str:
-    """One line: file size, nonzero weights of the conv / linear layers, compression against the
-    unpruned ``base`` architecture (else against the file's own dense shapes) and test accuracy."""
-    from ..train import evaluate
-    from .masks import prunable_weights
-
-    weights = prunable_weights(model).values()
-    nonzero, total = sum(int((w != 0).sum()) for w in weights), sum(w.numel() for w in weights)
-    dense = sum(w.numel() for w in prunable_weights(base).values()) if base is not None else total
-    against = f" of the base's {dense:,}" if dense != total else ""
-    return (f"{path}: {file_size(path):,} bytes, {nonzero:,} of {total:,} weights nonzero "
-            f"({dense / max(nonzero, 1):.1f}x compression{against}), test accuracy "
-            f"{evaluate(model, test)['accuracy']:.4f}")

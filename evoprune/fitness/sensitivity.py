@@ -7,8 +7,8 @@ from torch import nn
 
 from ..data.splits import TensorSplit
 from ..errors import EvopruneError
-from ..fitness.engine import StateEvaluator
-from .masks import alive_std, magnitude_mask, prunable_weights, weight_key
+from ..pruning.masks import alive_std, magnitude_mask, prunable_weights, weight_key
+from .engine import StateEvaluator
 
 
 def check_sweep(s_min: float, s_max: float, steps: int) -> np.ndarray:

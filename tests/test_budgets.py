@@ -41,7 +41,7 @@ def test_finalists_no_larger_respect_the_budget(trained_lenet5, mini):
 @pytest.mark.parametrize("budgets, message", [
     ({"flops": 0.0}, r"max-flops must be a fraction of the base model in \(0, 1\], got 0.0"),
     ({"flops": 1.5}, r"max-flops must be a fraction"),
-    ({"error": 0.1}, "a budget on 'error' is not possible; budgets bound one of: filters, flops, latency, params"),
+    ({"error": 0.1}, "a budget on 'error' is not possible; budgets bound one of: filters, flops, latency, onnx-latency, params"),
     ({"accuracy": 0.1}, "a budget on 'accuracy' is not possible"),
 ])
 def test_a_budget_that_is_not_a_fraction_of_a_size_is_refused(trained_lenet5, mini, budgets, message):

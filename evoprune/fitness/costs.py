@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from ..devices import device_of
-from .measure import count_flops, count_params, latency_ms
+from ..pruning.removal import physically_prune
+from .measure import count_flops, count_params, latency_ms, onnx_latency_ms
 from ..pruning.selection import Kept, kept_tensors
 from ..pruning.structure import PrunableStructure
 
@@ -22,6 +23,7 @@ class CandidateCosts:
     once per distinct network."""
 
     def __init__(self, model: nn.Module, structure: PrunableStructure, latency_batch: int = 64, repeats: int = 5):
+        self.base = model  # physically pruned copies of it are exported to ONNX
         self.model = copy.deepcopy(model)  # a skeleton of our own: depthwise convs are regrouped per network
         self.structure = structure
         self.state = {k: v.detach() for k, v in model.state_dict().items()}
@@ -82,3 +84,9 @@ class CandidateCosts:
         """Median wall time of one forward pass over a batch of ``latency_batch`` images."""
         return self._get("latency", kept, lambda: latency_ms(self.model, self.structure.input_shape,
                                                              self.latency_batch, self.repeats, self._sliced(kept)))
+
+    def onnx_latency_ms(self, kept: Kept) -> float:
+        """``fitness.measure.onnx_latency_ms`` of the physically pruned network keeping ``kept``."""
+        return self._get("onnx-latency", kept, lambda: onnx_latency_ms(
+            physically_prune(self.base, self.structure, kept_tensors(kept)), self.structure.input_shape,
+            self.latency_batch, self.repeats))

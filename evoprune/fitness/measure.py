@@ -1,7 +1,9 @@
 """Size and speed of a network: parameters, FLOPs (torch.utils.flop_counter), latency on its device."""
 from __future__ import annotations
 
+import io
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -49,4 +51,28 @@ def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int =
             forward(x)
             synchronize(device)
             times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3)
+
+
+def onnx_latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 64, repeats: int = 5) -> float:
+    """Median wall time of one forward pass over a batch in ONNX Runtime on the CPU (graph optimisations
+    on, torch's thread count), of ``model`` exported in memory as ``evoprune export`` exports it."""
+    import onnxruntime
+
+    x = torch.randn(batch_size, *input_shape)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated but needs no onnxscript
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.cpu().eval(), (x,), buffer, dynamo=False, input_names=["images"],
+                          output_names=["logits"])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    feed = {"images": x.numpy()}
+    session.run(None, feed)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        session.run(None, feed)
+        times.append(time.perf_counter() - start)
     return float(np.median(times) * 1e3)

@@ -9,6 +9,7 @@ a fraction of the base model; ``error`` is the validation error. Adding a measur
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -22,11 +23,12 @@ from ..registry import Registry
 class Measure:
     name: str
     column: str  # its column in pareto.csv and history.csv (best_<column>)
-    help: str
+    help: str  # what is measured, a noun phrase ("FLOPs of one forward pass"); sizes are fractions of the base's
     of: Callable[[Any, Kept, Fitness], float]  # (the FilterPruningProblem, kept filters, fitness) -> value
     size: bool = True  # a size or cost: may be budgeted, compared by "no larger", bounded in pick
     absolute: str | None = None  # pareto.csv's column of the absolute value, bounded by pick's max-<name>
     cheap: bool = True  # always compared in "no larger than"; else only when the search minimises or bounds it
+    needs: tuple[str, ...] = ()  # modules it imports, checked when it is chosen (optional dependencies)
 
     def __reduce__(self):  # pickled by name (a problem pickled for Dask or a checkpoint holds measures)
         return measure, (self.name,)
@@ -47,15 +49,15 @@ def _fraction(cost: str):
     return of
 
 
-register(Measure("filters", "filters_kept_fraction", "filters kept, as a fraction of the base's",
+register(Measure("filters", "filters_kept_fraction", "filters",
                  lambda problem, kept, fit: problem.selection.kept_fraction(kept), absolute="filters_kept"))
 register(Measure("error", "val_error", "validation error", lambda problem, kept, fit: fit.error, size=False))
-register(Measure("flops", "flops_fraction", "FLOPs of one forward pass, as a fraction of the base's",
-                 _fraction("flops"), absolute="flops"))
-register(Measure("params", "params_fraction", "parameters, as a fraction of the base's", _fraction("params"),
-                 absolute="params"))
-register(Measure("latency", "latency_fraction", "CPU time of the sliced network on a batch, as a fraction of the "
-                 "base's", _fraction("latency_ms"), cheap=False))
+register(Measure("flops", "flops_fraction", "FLOPs of one forward pass", _fraction("flops"), absolute="flops"))
+register(Measure("params", "params_fraction", "parameters", _fraction("params"), absolute="params"))
+register(Measure("latency", "latency_fraction", "CPU time of the sliced network on a batch", _fraction("latency_ms"),
+                 cheap=False))
+register(Measure("onnx-latency", "onnx_latency_fraction", "ONNX Runtime CPU time of the exported network on a batch",
+                 _fraction("onnx_latency_ms"), cheap=False, needs=("onnx", "onnxruntime")))
 
 
 def measure(name: str) -> Measure:
@@ -75,10 +77,19 @@ def column(name: str) -> str:
     return MEASURES.get(name).column
 
 
+def check_available(name: str) -> None:
+    """Refuse a measure whose optional dependencies are not installed, before any compute."""
+    missing = [m for m in MEASURES.get(name).needs if importlib.util.find_spec(m) is None]
+    if missing:
+        raise EvopruneError(f"the {name} measure needs {' and '.join(missing)}: pip install 'evoprune[export]'")
+
+
 def check_objectives(objectives) -> None:
     unknown = [o for o in objectives if o not in MEASURES]
     if unknown:
         raise EvopruneError(f"unknown objective {unknown[0]!r}; known: {', '.join(names())}")
+    for name in objectives:
+        check_available(name)
     if "error" not in objectives or len(objectives) < 2 or len(set(objectives)) != len(objectives):
         raise EvopruneError(f"objectives {','.join(objectives)} must name 'error' and at least one size or speed "
                             "objective, each once")
@@ -92,5 +103,6 @@ def check_budgets(budgets: dict[str, float]) -> dict[str, float]:
             raise EvopruneError(f"a budget on {name!r} is not possible; budgets bound one of: {', '.join(sizes())}")
         if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not 0 < bound <= 1:
             raise EvopruneError(f"max-{name} must be a fraction of the base model in (0, 1], got {bound!r}")
+        check_available(name)
         checked[name] = float(bound)
     return checked

@@ -1,12 +1,13 @@
 """Settings of an EMOFP run."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
 
 from ...config import (FilterFineTuneConfig, accuracy_drop, boolean, names_list, nonnegative_int, option, optional,
                        positive_int, ratio, screen_images, text)
 from ...errors import EvopruneError
 from ...fitness.distributed import check_dask_address
+from ...problems.measures import MEASURES, check_budgets, check_objectives, names, sizes
 
 
 def _criterion(name, value):
@@ -26,8 +27,6 @@ def _z(name, value):
 
 
 def _objectives(name, value):
-    from ...problems.measures import check_objectives
-
     value = names_list(name, value)
     check_objectives(value)
     return value
@@ -35,16 +34,25 @@ def _objectives(name, value):
 
 def budget(name, value):
     """``max_<measure>``: a fraction of the base model in (0, 1]."""
-    from ...problems.measures import check_budgets
+    measure = next(m for m in sizes() if budget_setting(m) == name)
+    return check_budgets({measure: value})[measure]
 
-    return check_budgets({name.removeprefix("max_"): value})[name.removeprefix("max_")]
+
+def budget_setting(measure: str) -> str:
+    return f"max_{measure.replace('-', '_')}"
 
 
-BUDGETED = ("flops", "params", "latency")  # the measures with a max_<name> setting
+# one budget setting per size measure of the registry (max_filters, max_flops, max_params, ...)
+_Budgets = make_dataclass("_Budgets", [
+    (budget_setting(name), float | None,
+     option(None, f"budget: the largest fraction of the base model's {MEASURES.get(name).help} a network "
+            "may have, in (0, 1]; a network over it is infeasible and not scored (default: no budget)",
+            optional(budget), kind=float))
+    for name in sizes()], bases=(FilterFineTuneConfig,))
 
 
 @dataclass
-class FilterSearchConfig(FilterFineTuneConfig):
+class FilterSearchConfig(_Budgets):
     """EMOFP: NSGA-II over per-layer filter-pruning ratios, then fine-tuning along the front."""
 
     criterion: str = option("l1", "filter importance criterion (see `evoprune list`), or cluster: keep the filter "
@@ -53,15 +61,8 @@ class FilterSearchConfig(FilterFineTuneConfig):
     max_drop: float = option(0.05, "largest allowed validation-accuracy drop of a candidate, as a fraction "
                              "(0.05 = 5 points)", accuracy_drop)
     objectives: tuple[str, ...] = option(("filters", "error"), "comma-separated objectives, all minimised: error "
-                                         "and one or more of filters, flops, params, latency (three or more use "
-                                         "NSGA-III)", _objectives)
-    max_flops: float | None = option(None, "FLOPs budget: the largest fraction of the base model's FLOPs a network may "
-                                     "keep, in (0, 1]; networks over it are not scored (default: no budget)",
-                                     optional(budget), kind=float)
-    max_params: float | None = option(None, "parameter budget: the largest fraction of the base model's parameters "
-                                      "a network may keep, in (0, 1] (default: no budget)", optional(budget), kind=float)
-    max_latency: float | None = option(None, "latency budget: the largest fraction of the base model's CPU time a "
-                                       "network may take, in (0, 1] (default: no budget)", optional(budget), kind=float)
+                                         f"and one or more of {', '.join(n for n in names() if n != 'error')} (three "
+                                         "or more use NSGA-III)", _objectives)
     screen: int | None = option(None, "two-step fitness: first evaluate each network on this many validation "
                                 "images, and on all of them only if it could still be feasible and non-dominated "
                                 "(default: off)", screen_images, kind=str)
@@ -92,7 +93,8 @@ class FilterSearchConfig(FilterFineTuneConfig):
 
     def budgets(self) -> dict[str, float]:
         """The size budgets asked for (``max_<measure>``), as ``FilterPruningProblem`` takes them."""
-        return {name: getattr(self, f"max_{name}") for name in BUDGETED if getattr(self, f"max_{name}") is not None}
+        return {name: getattr(self, budget_setting(name)) for name in sizes()
+                if getattr(self, budget_setting(name)) is not None}
 
     def racing(self, client=None) -> bool:
         """Whether the search races: as asked, else unless Dask workers (``dask`` or a ``client``

@@ -6,6 +6,7 @@ from pathlib import Path
 from ...plotting import figure, filters_figure, finish
 from ...problems.measures import MEASURES, column
 from ..base import read_run_files, table_text
+from .config import budget_setting
 
 RUN_FILES = ("config.json", "base.json", "pareto.csv", "finetuned.csv", "history.csv")
 
@@ -64,9 +65,9 @@ def tradeoff_figure(run: dict, path: Path) -> Path:
     ax.scatter(kept, 100 * (1 - ft["test_accuracy_after"]), marker="o", color="tab:green", s=40,
                label="selected, test, after fine-tuning")
     ax.scatter([1.0], [100 * (1 - base["test_accuracy"])], marker="*", s=120, color="black", label="base model (test)")
-    if settings.get(f"max_{size}") is not None:
-        ax.axvline(settings[f"max_{size}"], color="grey", linestyle="--", label=f"{size} budget")
-    ax.set_xlabel(f"fraction of {MEASURES.get(size).help.split(',')[0]}")
+    if settings.get(budget_setting(size)) is not None:
+        ax.axvline(settings[budget_setting(size)], color="grey", linestyle="--", label=f"{size} budget")
+    ax.set_xlabel(f"fraction of {MEASURES.get(size).help}")
     ax.set_ylabel("error (%)")
     ax.set_title(f"{settings['model']} on {settings['dataset']}")
     ax.legend(fontsize=8)

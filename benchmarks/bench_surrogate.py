@@ -21,7 +21,7 @@ import torch
 from pymoo.optimize import minimize
 
 from evoprune.data import load_dataset
-from evoprune.fitness import Fitness
+from evoprune.fitness import Score
 from evoprune.methods.emofp import default_algorithm
 from evoprune.problems import FilterPruningProblem
 from evoprune.problems.filter_pruning import dominated
@@ -91,7 +91,7 @@ def replay(problem, generations, zs, min_train: int = 40):
             guess = float(predict(features[kept][None])[0])
             errors.append(guess - truth[kept])
             for z in zs:
-                best = Fitness(min(1.0, guess + z * sigma), 0.0)
+                best = Score(min(1.0, guess + z * sigma), 0.0)
                 f_best, g_best = problem.objectives(kept, best)
                 if g_best[0] > 0 or dominated(f_best, front):
                     skipped[z] += 1

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
-class Fitness:
+class Score:
     """Accuracy and mean loss on the images scored; ``images`` of them, when a race stopped early
     (None: all that were asked for)."""
 
@@ -32,7 +32,7 @@ Stop = Callable[[int, int], bool]  # (correct so far, images so far) -> stop sco
 
 
 def score(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-          batch_size: int = 1000, n: int | None = None, stop: Stop | None = None) -> Fitness:
+          batch_size: int = 1000, n: int | None = None, stop: Stop | None = None) -> Score:
     """Accuracy and mean loss of ``forward`` on the first ``n`` (default: all) of ``x, y``; after
     each batch ``stop`` may end the scoring early (a race), and the result says on how many images."""
     n = len(y) if n is None else min(n, len(y))
@@ -41,14 +41,14 @@ def score(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: t
 
 
 def score_batches(forward: Callable[[torch.Tensor], torch.Tensor], batches: Iterable,
-                  stop: Stop | None = None) -> Fitness:
+                  stop: Stop | None = None) -> Score:
     """Accuracy and mean loss of ``forward`` over ``(inputs, labels)`` batches, stopping early when
     ``stop(correct, images)`` says so."""
     return score_together([forward], batches, [stop])[0]
 
 
 def score_together(forwards: list[Callable[[torch.Tensor], torch.Tensor]], batches: Iterable,
-                   stops: list[Stop | None], run: Callable = lambda fn, items: list(map(fn, items))) -> list[Fitness]:
+                   stops: list[Stop | None], run: Callable = lambda fn, items: list(map(fn, items))) -> list[Score]:
     """``score_batches`` for several forward functions batch by batch: each batch is scored by
     every forward still racing (``run(fn, indices)`` runs them, on threads if it likes) before the
     next, while the batch's shared inputs are fresh in the CPU's caches."""
@@ -80,5 +80,5 @@ class _Tally:
         if stop is not None and stop(self.correct, self.n):
             self.stopped_at = batch
 
-    def fitness(self, early: bool) -> Fitness:
-        return Fitness(self.correct / self.n, self.loss / self.n, images=self.n if early else None)
+    def fitness(self, early: bool) -> Score:
+        return Score(self.correct / self.n, self.loss / self.n, images=self.n if early else None)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from evoprune.errors import EvopruneError
-from evoprune.fitness import Fitness
+from evoprune.fitness import Score
 from evoprune.problems import FilterPruningProblem
 from evoprune.select import non_dominated
 
@@ -18,13 +18,13 @@ def test_decision_rule_in_constructed_cases(screened):
     front = np.array([[0.5, 0.05], [0.3, 0.10]])
     margin = 3 * np.sqrt(0.9 * 0.1 / 200)  # about 0.064 at 90 % accuracy
     # surely infeasible even at the optimistic end of the margin
-    assert not screened.could_matter(kept, Fitness(base - 0.03 - margin - 0.02, 0.0), front)
+    assert not screened.could_matter(kept, Score(base - 0.03 - margin - 0.02, 0.0), front)
     # infeasible on the subset but feasible within the margin: evaluate in full
-    assert screened.could_matter(kept, Fitness(base - 0.03 - margin + 0.02, 0.0), np.empty((0, 2)))
+    assert screened.could_matter(kept, Score(base - 0.03 - margin + 0.02, 0.0), np.empty((0, 2)))
     # dominated by (0.5, 0.05) by more than the margin: screened out
-    assert not screened.could_matter(kept, Fitness(1 - 0.05 - margin - 0.02, 0.0), front)
+    assert not screened.could_matter(kept, Score(1 - 0.05 - margin - 0.02, 0.0), front)
     # worse than the front point on the subset, but only within the margin: evaluate in full
-    assert screened.could_matter(kept, Fitness(1 - 0.05 - margin + 0.02, 0.0), front)
+    assert screened.could_matter(kept, Score(1 - 0.05 - margin + 0.02, 0.0), front)
 
 
 def test_screening_never_discards_a_network_of_the_true_front(screened, trained_lenet5, mini):

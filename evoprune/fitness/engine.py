@@ -20,7 +20,7 @@ from ..data.splits import TensorSplit
 from ..models.saving import resize_to_state_dict
 from ..pruning.batchnorm import BATCHNORM, remeasured_batchnorm
 from ..pruning.structure import PrunableStructure
-from ..scoring import Fitness, Stop, as_input, score, score_batches, score_together
+from ..scoring import Score, Stop, as_input, score, score_batches, score_together
 from ..train import TrainConfig, fit, split_device
 from .partial_sums import PartialSums
 
@@ -59,16 +59,16 @@ class StateEvaluator:
         self.x = as_input(split.x)
         self.y = split.y
         self.batch_size = batch_size
-        self.cache: dict[Hashable, Fitness] = {}
-        self.subset_cache: dict[Hashable, Fitness] = {}
-        self.raced: dict[Hashable, Fitness] = {}  # partial results of races stopped early
+        self.cache: dict[Hashable, Score] = {}
+        self.subset_cache: dict[Hashable, Score] = {}
+        self.raced: dict[Hashable, Score] = {}  # partial results of races stopped early
         self.computed = 0  # evaluations actually run on the whole split
         self.computed_subset = 0
 
-    def __call__(self, state: dict[str, torch.Tensor], key: Hashable | None = None, n: int | None = None) -> Fitness:
+    def __call__(self, state: dict[str, torch.Tensor], key: Hashable | None = None, n: int | None = None) -> Score:
         return self._cached(key, n, lambda: self._score(lambda x: functional_call(self.model, state, (x,)), self.x, n))
 
-    def _cached(self, key, n: int | None, compute: Callable[[], Fitness]) -> Fitness:
+    def _cached(self, key, n: int | None, compute: Callable[[], Score]) -> Score:
         cache = self.cache if n is None else self.subset_cache
         if key is not None and key in cache:
             return cache[key]
@@ -81,7 +81,7 @@ class StateEvaluator:
             cache[key] = fitness
         return fitness
 
-    def _score(self, forward: Callable, inputs: torch.Tensor, n: int | None, stop: Stop | None = None) -> Fitness:
+    def _score(self, forward: Callable, inputs: torch.Tensor, n: int | None, stop: Stop | None = None) -> Score:
         return score(forward, inputs, self.y, self.batch_size, n, stop)
 
 
@@ -211,8 +211,8 @@ class FilterEvaluator(StateEvaluator):
             return self._trained(keep).state_dict()
         return {**self.structure.slice_state(self.state, keep), **self._state(self._network(), keep)}
 
-    def compute(self, keep: list[torch.Tensor], n: int | None, stop: Stop | None = None) -> Fitness:
-        """Fitness of one candidate, not cached (``evaluate`` caches); ``stop`` may end it early."""
+    def compute(self, keep: list[torch.Tensor], n: int | None, stop: Stop | None = None) -> Score:
+        """Score of one candidate, not cached (``evaluate`` caches); ``stop`` may end it early."""
         if self._trains(keep):
             return self._score(self._trained(keep), self.x, n, stop)
         if self.partial is not None:
@@ -251,13 +251,13 @@ class FilterEvaluator(StateEvaluator):
                 chunk = chunk[:, :images * positions].contiguous()
             yield chunk, self.y[i:i + images]
 
-    def evaluate(self, keep: list[torch.Tensor], key: Hashable | None = None, n: int | None = None) -> Fitness:
-        """Fitness of the network keeping filters ``keep[i]`` of prunable layer i, on the whole
+    def evaluate(self, keep: list[torch.Tensor], key: Hashable | None = None, n: int | None = None) -> Score:
+        """Score of the network keeping filters ``keep[i]`` of prunable layer i, on the whole
         split or on its first ``n`` images."""
         return self._cached(key, n, lambda: self.compute(keep, n))
 
     def evaluate_many(self, keeps: list[list[torch.Tensor]], keys: list[Hashable], n: int | None = None,
-                      stops: list[Stop | None] | None = None) -> list[Fitness]:
+                      stops: list[Stop | None] | None = None) -> list[Score]:
         """``evaluate`` for many candidates, the uncached ones in parallel. ``stops[i]`` may end
         candidate i's scoring early (a race); such a partial result is returned and kept in
         ``raced``, never in the cache of whole-split results."""

@@ -6,7 +6,7 @@ import numpy as np
 from torch import nn
 
 from ..data.splits import TensorSplit
-from ..fitness import Fitness
+from ..fitness import Score
 from ..pruning import Importance, Kept, LayerMaskSelection, PrunableStructure
 from .filter_pruning import FilterPruningProblem
 
@@ -49,7 +49,7 @@ class ChannelSelectionProblem(FilterPruningProblem):
         """Channels of the searched layer the mask decides about."""
         return self.n_var
 
-    def objectives(self, kept: Kept, fit: Fitness | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def objectives(self, kept: Kept, fit: Score | None = None) -> tuple[np.ndarray, np.ndarray]:
         fit = fit or self.fitness(kept)
         f = self.selection.layer_fraction(kept) + fit.error / (2 * self.n_channels)
         return np.array([f]), np.array([(self.base.accuracy - fit.accuracy) - self.max_drop])

@@ -13,7 +13,7 @@ from torch import nn
 from ..checks import accuracy_drop
 from ..data.splits import TensorSplit
 from ..errors import EvopruneError
-from ..fitness import CandidateCosts, FilterEvaluator, Fitness, ShortTraining
+from ..fitness import CandidateCosts, FilterEvaluator, Score, ShortTraining
 from ..fitness.distributed import DaskEvaluation
 from ..pruning import (FilterSelection, Importance, Kept, PrunableStructure, RatioSelection, kept_mask, kept_tensors,
                        physically_prune)
@@ -107,7 +107,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         """The filters each layer keeps for decision vector ``x``."""
         return self.selection.keep(x)
 
-    def fitness(self, kept: Kept, n: int | None = None) -> Fitness:
+    def fitness(self, kept: Kept, n: int | None = None) -> Score:
         """Validation fitness of the network keeping filters ``kept`` (cached), on the whole split
         or its first ``n`` images."""
         cache = self.evaluator.cache if n is None else self.evaluator.subset_cache
@@ -115,7 +115,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
             return cache[kept]
         return self.evaluator.evaluate(kept_tensors(kept), key=kept, n=n)
 
-    def objectives(self, kept: Kept, fit: Fitness | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def objectives(self, kept: Kept, fit: Score | None = None) -> tuple[np.ndarray, np.ndarray]:
         """F and G of the network keeping ``kept`` (with fitness ``fit``, by default its own)."""
         fit = fit or self.fitness(kept)
         f = np.array([m.of(self, kept, fit) for m in self.measures])
@@ -138,7 +138,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         networks = [self.keep(x) for x in np.atleast_2d(X)]
         new = [k for k in dict.fromkeys(networks) if k not in self.evaluator.cache and k not in self.raced]
         # a stopped network stays out of reach (the front only improves) unless scored in full since
-        approx: dict[Kept, Fitness] = {k: v for k, v in self.raced.items() if k not in self.evaluator.cache}
+        approx: dict[Kept, Score] = {k: v for k, v in self.raced.items() if k not in self.evaluator.cache}
         approx.update({k: OVER_BUDGET for k in new if not self.within_budgets(k)})
         new = [k for k in new if k not in approx]
         if self.screen and new:
@@ -158,8 +158,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         out["F"] = np.array([f for f, _ in results])
         out["G"] = np.array([g for _, g in results])
 
-    def evaluate_networks(self, networks: list[Kept], n: int | None = None, stops=None) -> list[Fitness]:
-        """Fitness of many networks, distinct uncached ones evaluated in parallel (``stops``: one
+    def evaluate_networks(self, networks: list[Kept], n: int | None = None, stops=None) -> list[Score]:
+        """Score of many networks, distinct uncached ones evaluated in parallel (``stops``: one
         race-stopping rule per network, or None)."""
         return self.evaluator.evaluate_many([kept_tensors(k) for k in networks], networks, n, stops)
 
@@ -177,11 +177,11 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
             return self.base.accuracy - best > self.max_drop or dominated(f, front, self.keep_dominated)
         return stop
 
-    def could_matter(self, kept: Kept, rough: Fitness, front: np.ndarray) -> bool:
+    def could_matter(self, kept: Kept, rough: Score, front: np.ndarray) -> bool:
         """Whether a network screened on a subset could, on the whole split, be feasible and not
         dominated by ``front`` (objective vectors of feasible networks evaluated in full)."""
         n = min(self.screen, len(self.evaluator.y))
-        best_case = Fitness(upper_accuracy(rough.accuracy, n, self.screen_z), rough.loss)
+        best_case = Score(upper_accuracy(rough.accuracy, n, self.screen_z), rough.loss)
         if (self.base.accuracy - best_case.accuracy) - self.max_drop > 0:
             return False
         f, _ = self.objectives(kept, best_case)
@@ -200,7 +200,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         return [(kept, f) for kept, f, g in self.evaluated() if feasible(g)]
 
     @property
-    def raced(self) -> dict[Kept, Fitness]:
+    def raced(self) -> dict[Kept, Score]:
         """Networks a race stopped early, with their fitness on the images scored (shared by copies)."""
         return self.evaluator.raced
 
@@ -267,7 +267,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         return pruned.eval()
 
 
-OVER_BUDGET = Fitness(0.0, float("nan"))  # what the algorithm is told of a network it need not score
+OVER_BUDGET = Score(0.0, float("nan"))  # what the algorithm is told of a network it need not score
 
 
 def feasible(g: np.ndarray) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import EvopruneError
-from ..fitness import Fitness
+from ..fitness import Score
 from ..pruning import Kept
 from ..registry import Registry
 
@@ -24,7 +24,7 @@ class Measure:
     name: str
     column: str  # its column in pareto.csv and history.csv (best_<column>)
     help: str  # what is measured, a noun phrase ("FLOPs of one forward pass"); sizes are fractions of the base's
-    of: Callable[[Any, Kept, Fitness], float]  # (the FilterPruningProblem, kept filters, fitness) -> value
+    of: Callable[[Any, Kept, Score], float]  # (the FilterPruningProblem, kept filters, fitness) -> value
     size: bool = True  # a size or cost: may be budgeted, compared by "no larger", bounded in pick
     absolute: str | None = None  # pareto.csv's column of the absolute value, bounded by pick's max-<name>
     cheap: bool = True  # always compared in "no larger than"; else only when the search minimises or bounds it

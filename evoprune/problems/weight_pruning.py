@@ -9,7 +9,7 @@ from torch import nn
 
 from ..data.splits import TensorSplit
 from ..errors import EvopruneError
-from ..fitness import Fitness, StateEvaluator
+from ..fitness import Score, StateEvaluator
 from ..pruning.masks import alive_std, prunable_weights, weight_key
 from .sharing import SharesHeavyParts
 
@@ -74,7 +74,7 @@ class LayerwiseWeightPruningProblem(SharesHeavyParts, Problem):
             state[weight_key(name)] = state[weight_key(name)] * mask
         return state
 
-    def fitness(self, x) -> Fitness:
+    def fitness(self, x) -> Score:
         """Validation fitness of the network pruned at sensitivities ``x`` (cached by kept counts)."""
         counts = self.counts(x)
         if counts in self.evaluator.cache:

@@ -29,6 +29,7 @@ class Measure:
     absolute: str | None = None  # pareto.csv's column of the absolute value, bounded by pick's max-<name>
     cheap: bool = True  # always compared in "no larger than"; else only when the search minimises or bounds it
     needs: tuple[str, ...] = ()  # modules it imports, checked when it is chosen (optional dependencies)
+    always_tabled: bool = True  # a column of every front table; else only when the search minimises or bounds it
 
     def __reduce__(self):  # pickled by name (a problem pickled for Dask or a checkpoint holds measures)
         return measure, (self.name,)
@@ -57,7 +58,7 @@ register(Measure("params", "params_fraction", "parameters", _fraction("params"),
 register(Measure("latency", "latency_fraction", "CPU time of the sliced network on a batch", _fraction("latency_ms"),
                  cheap=False))
 register(Measure("onnx-latency", "onnx_latency_fraction", "ONNX Runtime CPU time of the exported network on a batch",
-                 _fraction("onnx_latency_ms"), cheap=False, needs=("onnx", "onnxruntime")))
+                 _fraction("onnx_latency_ms"), cheap=False, needs=("onnx", "onnxruntime"), always_tabled=False))
 
 
 def measure(name: str) -> Measure:

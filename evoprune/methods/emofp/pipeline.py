@@ -229,6 +229,8 @@ def pareto_table(problem: FilterPruningProblem, base: dict) -> pd.DataFrame:
                             "loosen --max-drop (or a budget) or lower --max-ratio")
     layers = [layer.name for layer in problem.structure.layers]
     costs = problem.costs
+    tabled = [MEASURES.get(name) for name in MEASURES.names() if MEASURES.get(name).always_tabled
+              or name in problem.objective_names or name in problem.budgets]
     rows = []
     for i in non_dominated(np.array([f for _, f in feasible])):
         kept = feasible[i][0]
@@ -237,7 +239,7 @@ def pareto_table(problem: FilterPruningProblem, base: dict) -> pd.DataFrame:
         row = {f"ratio_{n}": 1 - k / c for n, k, c in zip(layers, counts, problem.channels)}
         row.update({f"kept_{n}": k for n, k in zip(layers, counts)})
         # every measure's column: those of the first release in their places, any other after them
-        measured = {MEASURES.get(name).column: MEASURES.get(name).of(problem, kept, fit) for name in MEASURES.names()}
+        measured = {m.column: m.of(problem, kept, fit) for m in tabled}
         row.update(filters_kept=int(sum(counts)), filters_kept_fraction=measured.pop("filters_kept_fraction"),
                    val_error=measured.pop("val_error"), val_accuracy=fit.accuracy,
                    accuracy_drop=base["val_accuracy"] - fit.accuracy, feasible=True, params=int(costs.params(kept)),

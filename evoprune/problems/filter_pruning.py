@@ -126,7 +126,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         return [MEASURES.get(name).of(self, kept, None) - bound for name, bound in self.budgets.items()]
 
     def within_budgets(self, kept: Kept) -> bool:
-        return all(excess <= 1e-12 for excess in self.budget_excess(kept))
+        return all(excess <= 0 for excess in self.budget_excess(kept))
 
     def networks_of(self, pop) -> np.ndarray:
         """Each member of a pymoo population as a 0/1 vector over every filter: two members with

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 
 from .io import save_figure
 
-__all__ = ["filters_figure", "finish", "figure"]
+__all__ = ["accuracy_figure", "filters_figure", "finish", "figure"]
 
 
 def figure(width: float = 6.4, height: float = 4.4, ncols: int = 1):
@@ -42,3 +42,20 @@ def filters_figure(run: dict, path: Path) -> Path:
     ax.set_ylabel("filters kept")
     ax.legend(fontsize=8)
     return finish(fig, path, grid=False)
+
+
+def accuracy_figure(run: dict, path: Path, pruned: str, title: str) -> Path:
+    """Test accuracy before and after fine-tuning of each model of ``run["results"]`` against its
+    ``pruned`` column (a percentage pruned), with the base model at 0."""
+    base, results = run["base"], run["results"].sort_values(pruned)
+    fig, ax = figure()
+    ax.plot(results[pruned], 100 * results["test_accuracy_before"], marker="x", color="tab:red",
+            label="before fine-tuning")
+    ax.plot(results[pruned], 100 * results["test_accuracy_after"], marker="o", color="tab:green",
+            label="after fine-tuning")
+    ax.scatter([0.0], [100 * base["test_accuracy"]], marker="*", s=120, color="black", label="base model")
+    ax.set_xlabel(f"{pruned.removesuffix('_pruned_pct')} pruned (%)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return finish(fig, path)

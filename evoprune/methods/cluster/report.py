@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...plotting import figure, filters_figure, finish
+from ...plotting import accuracy_figure, filters_figure
 from ..base import read_run_files
 
 RUN_FILES = ("config.json", "base.json", "results.csv")
@@ -36,21 +36,7 @@ def write_figures(run_dir: str | Path) -> list[Path]:
     run = read_run(run_dir)
     figs = run_dir / "figures"
     # the per-layer bar chart reads the same columns as EMOFP's fine-tuned table
-    return [accuracy_figure(run, figs / "accuracy.png"),
-            filters_figure({"base": run["base"], "finetuned": run["results"]}, figs / "filters_per_layer.png")]
-
-
-def accuracy_figure(run: dict, path: Path) -> Path:
-    """Test accuracy before and after fine-tuning against the percentage of filters pruned."""
-    base, results = run["base"], run["results"].sort_values("filters_pruned_pct")
-    fig, ax = figure()
-    pruned = results["filters_pruned_pct"]
-    ax.plot(pruned, 100 * results["test_accuracy_before"], marker="x", color="tab:red", label="before fine-tuning")
-    ax.plot(pruned, 100 * results["test_accuracy_after"], marker="o", color="tab:green", label="after fine-tuning")
-    ax.scatter([0.0], [100 * base["test_accuracy"]], marker="*", s=120, color="black", label="base model")
-    ax.set_xlabel("filters pruned (%)")
-    ax.set_ylabel("test accuracy (%)")
     settings = run["config"]["settings"]
-    ax.set_title(f"clustering filter selection: {settings['model']} on {settings['dataset']}")
-    ax.legend(fontsize=8)
-    return finish(fig, path)
+    title = f"clustering filter selection: {settings['model']} on {settings['dataset']}"
+    return [accuracy_figure(run, figs / "accuracy.png", "filters_pruned_pct", title),
+            filters_figure({"base": run["base"], "finetuned": run["results"]}, figs / "filters_per_layer.png")]

@@ -72,11 +72,14 @@ def _nchw(t: torch.Tensor) -> torch.Tensor:
 
 def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "train",
         after_step: Callable[[int], None] | None = None, teacher: nn.Module | None = None,
-        progress: bool = True) -> list[float]:
+        progress: bool = True, checkpoint: Path | None = None) -> list[float]:
     """Train ``model`` in place; returns the mean training loss of each epoch. ``after_step(step)``
     runs after every optimizer step (steps counted from 1), e.g. to re-apply pruning masks.
     ``teacher``: distil from it (its logits computed per batch without gradients), blending
-    ``cfg.distill_weight`` of the distillation loss with the rest of cross-entropy."""
+    ``cfg.distill_weight`` of the distillation loss with the rest of cross-entropy.
+    ``checkpoint``: after every epoch the whole training state is saved there, and a training
+    killed mid-way resumes from its last finished epoch with the weights an uninterrupted one
+    would have reached. The caller names it by everything that determines the training."""
     gen = torch.Generator().manual_seed(cfg.seed)
     device = split_device(data)  # the model trains where its data lie (a run moved both there once)
     model.to(device)
@@ -97,11 +100,15 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
     steps = cfg.epochs * steps_per_epoch(data, cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if cfg.schedule == "cosine" else None
     losses, step = [], 0
+    state = {"model": model, "opt": opt, "sched": sched, "scaler": scaler}
+    if checkpoint is not None:
+        losses, step = _resume(checkpoint, state, gen)
     model.train()
     if teacher is not None:
         teacher.eval()
-    with tqdm(total=steps, desc=desc, unit="batch", leave=False, mininterval=1.0, disable=not progress) as bar:
-        for _ in range(cfg.epochs):
+    with tqdm(total=steps, initial=step, desc=desc, unit="batch", leave=False, mininterval=1.0,
+              disable=not progress) as bar:
+        for _ in range(len(losses), cfg.epochs):
             total = 0.0
             for batch, labels in _epoch(data, cfg.batch_size, gen):
                 with torch.autocast(device.type, torch.float16, enabled=amp):
@@ -125,8 +132,37 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
                 bar.update()
             losses.append(total / len(data))
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
+            if checkpoint is not None and len(losses) < cfg.epochs:
+                _save_epoch(checkpoint, state, gen, losses, step)
     model.eval()
     return losses
+
+
+def _save_epoch(path: Path, state: dict, gen: torch.Generator, losses: list[float], step: int) -> None:
+    from .io import save_torch
+
+    save_torch(path, {"losses": losses, "step": step, "gen": gen.get_state(), "rng": torch.get_rng_state(),
+                      **{k: v.state_dict() for k, v in state.items() if v is not None}})
+
+
+def _resume(path: Path, state: dict, gen: torch.Generator) -> tuple[list[float], int]:
+    """Restore the training state saved at ``path`` into ``state`` and ``gen``: the epochs' losses
+    and the step count, or ([], 0) when there is nothing readable to resume from."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+    except Exception:  # a torn or damaged file: start afresh rather than trust it
+        saved = None
+    if not isinstance(saved, dict) or set(saved) != {"losses", "step", "gen", "rng",
+                                                      *(k for k, v in state.items() if v is not None)}:
+        return [], 0
+    device = next(state["model"].parameters()).device
+    state["model"].load_state_dict({k: v.to(device) for k, v in saved["model"].items()})
+    for name in ("opt", "sched", "scaler"):
+        if state[name] is not None:
+            state[name].load_state_dict(saved[name])
+    gen.set_state(saved["gen"])
+    torch.set_rng_state(saved["rng"])
+    return list(saved["losses"]), int(saved["step"])
 
 
 def split_device(data: TensorSplit | LoaderSplit) -> torch.device:
@@ -222,14 +258,16 @@ def train_cached(model: nn.Module, data: TensorSplit, cfg: TrainConfig, cache_di
         raise EvopruneError(f"cache directory {cache_dir} exists but is not a directory")
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"base-{key}.pt"
+    partial = cache_dir / f"base-{key}.partial.pt"  # the unfinished training's last epoch
     # an OS-level lock: the kernel drops it if the process dies, so a crashed run never blocks later ones
     with FileLock(cache_dir / f"base-{key}.lock"):
         if load_state(model, path):
             return True
         # A damaged entry is retrained, never trusted; the new one replaces it atomically.
         torch.manual_seed(cfg.seed)
-        fit(model, data, cfg, desc="train base")
+        fit(model, data, cfg, desc="train base", checkpoint=partial)
         save_torch(path, model.state_dict())
+        partial.unlink(missing_ok=True)
     return False
 
 

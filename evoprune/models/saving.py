@@ -59,12 +59,16 @@ def load_pruned(path: Path | str, model: nn.Module | None = None) -> nn.Module:
     return model.eval()
 
 
-def fit_to_weight(module: nn.Module, weight: torch.Tensor) -> bool:
+def fit_to_weight(module: nn.Module, weight: torch.Tensor, depthwise: bool | None = None) -> bool:
     """Set the size attributes of ``module`` to those of ``weight`` (its weight, or running mean,
-    as sliced), so that it runs with it; False for a module without such attributes."""
+    as sliced), so that it runs with it; False for a module without such attributes. ``depthwise``:
+    whether the module was built depthwise (default: as it is now; a depthwise convolution resized
+    to one channel no longer shows it)."""
     n = weight.shape[0]
-    if isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels == \
-            module.out_channels:  # depthwise: one group per kept channel
+    if depthwise is None:
+        depthwise = isinstance(module, nn.Conv2d) and module.groups > 1 and \
+            module.groups == module.in_channels == module.out_channels
+    if isinstance(module, nn.Conv2d) and depthwise:  # one group per kept channel
         module.groups = module.in_channels = module.out_channels = n
     elif isinstance(module, nn.Conv2d):
         module.out_channels, module.in_channels = n, weight.shape[1] * module.groups

@@ -52,6 +52,8 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
     ``partial_sums``: score the convolution after a shared prefix through its per-channel partial
     sums when they fit in memory (``fitness.partial_sums``; equal up to float rounding); False:
     through the convolution itself.
+    ``fold``: score networks run whole with BatchNorm folded into the convolutions, in channels_last
+    (``fitness.folding``; equal up to float rounding); False: as the network is written.
     ``workers``: candidates evaluated side by side (default: torch's thread count).
     ``calibration``: training images on which BatchNorm statistics are re-measured per candidate.
     ``short_training``: fine-tune every candidate briefly before scoring it, so that the objectives
@@ -68,7 +70,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
                  race_min: int | None = None, keep_dominated: int = 1, workers: int | None = None,
                  calibration: TensorSplit | None = None, selection: FilterSelection | None = None,
                  short_training: ShortTraining | None = None, client=None, partial_sums: bool = True,
-                 budgets: dict[str, float] | None = None):
+                 fold: bool = True, budgets: dict[str, float] | None = None):
         accuracy_drop("max_drop", max_drop)
         check_objectives(objectives)
         self.budgets = check_budgets(budgets or {})
@@ -80,7 +82,7 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
         self.evaluator = FilterEvaluator(model, self.structure, val, batch_size, workers,
                                          calibration.x if calibration is not None else None,
                                          short_training=short_training,
-                                         partial_sums_memory=None if partial_sums else 0)
+                                         partial_sums_memory=None if partial_sums else 0, fold=fold)
         if client is not None:
             if race:
                 raise EvopruneError("race cannot be combined with a Dask client: a Dask worker scores whole networks")

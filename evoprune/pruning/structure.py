@@ -130,6 +130,8 @@ class PrunableStructure:
         finally:
             model.train(was_training)
         grouped = {m for m in convs if m.groups > 1 and not is_depthwise(m)}
+        # depthwise as built: a depthwise layer cut to one channel looks like an ordinary convolution
+        self.depthwise = {names[m] for m in convs if is_depthwise(m)}
         self.resized: set[str] = set()  # every sliced layer: its sizes follow its tensors per candidate
         outputs = [m for m in convs if not graph.module2node[m].outputs]
         self.layers: list[PrunableLayer] = []
@@ -224,7 +226,7 @@ class PrunableStructure:
             if weight is None:
                 weight = state.get(f"{name}.running_mean")
             if weight is not None:
-                fit_to_weight(module, weight)
+                fit_to_weight(module, weight, depthwise=name in self.depthwise)
         return network
 
     @property

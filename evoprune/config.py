@@ -85,6 +85,30 @@ def ratio(name, value):
     return value
 
 
+def fractions(what: str, example: str, zero: bool = False) -> Check:
+    """Comma-separated fractions ``what`` (or a sequence of numbers), one pruned model each: a tuple
+    of distinct floats in (0, 1), or in [0, 1) with ``zero``."""
+    interval = "[0, 1)" if zero else "(0, 1)"
+
+    def check(name, value):
+        parts = [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        if not isinstance(parts, (list, tuple)) or not parts:
+            raise EvopruneError(f"{name} must be comma-separated fractions {what}, e.g. {example}, got {value!r}")
+        values: list[float] = []
+        for part in parts:
+            try:
+                v = float(part) if not isinstance(part, bool) else None
+            except (TypeError, ValueError):
+                v = None
+            if v is None or not (0 <= v < 1 if zero else 0 < v < 1):
+                raise EvopruneError(f"{name} value {part!r} is not a fraction {what} in {interval}")
+            if v in values:
+                raise EvopruneError(f"{name} holds {part!r} twice; each value is one pruned model")
+            values.append(v)
+        return tuple(values)
+    return check
+
+
 def unit_interval(name, value):
     if not 0 <= _number(name, value) <= 1:
         raise EvopruneError(f"{name} {value:g} is outside [0, 1]")

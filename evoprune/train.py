@@ -142,6 +142,7 @@ def _save_epoch(path: Path, state: dict, gen: torch.Generator, losses: list[floa
     from .io import save_torch
 
     save_torch(path, {"losses": losses, "step": step, "gen": gen.get_state(), "rng": torch.get_rng_state(),
+                      "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
                       **{k: v.state_dict() for k, v in state.items() if v is not None}})
 
 
@@ -152,7 +153,7 @@ def _resume(path: Path, state: dict, gen: torch.Generator) -> tuple[list[float],
         saved = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
     except Exception:  # a torn or damaged file: start afresh rather than trust it
         saved = None
-    if not isinstance(saved, dict) or set(saved) != {"losses", "step", "gen", "rng",
+    if not isinstance(saved, dict) or set(saved) != {"losses", "step", "gen", "rng", "cuda_rng",
                                                       *(k for k, v in state.items() if v is not None)}:
         return [], 0
     device = next(state["model"].parameters()).device
@@ -162,6 +163,8 @@ def _resume(path: Path, state: dict, gen: torch.Generator) -> tuple[list[float],
             state[name].load_state_dict(saved[name])
     gen.set_state(saved["gen"])
     torch.set_rng_state(saved["rng"])
+    if saved["cuda_rng"]:  # dropout on a GPU draws from its own generators
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
     return list(saved["losses"]), int(saved["step"])
 
 

@@ -82,3 +82,16 @@ def test_an_untraceable_network_is_scored_unfolded():
             return self.head(y.mean((2, 3)))
 
     assert conv_norm_pairs(DataDependent()) == []
+
+
+def test_a_batchnorm_the_forward_pass_reads_is_not_folded():
+    class Reading(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn, self.head = nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            y = self.bn(self.conv(x)) * self.bn.weight.view(1, -1, 1, 1)  # folded away, bn.weight would be gone
+            return self.head(y.mean((2, 3)))
+
+    assert conv_norm_pairs(Reading()) == []

@@ -22,7 +22,7 @@ from ..pruning.batchnorm import BATCHNORM, remeasured_batchnorm
 from ..pruning.structure import PrunableStructure
 from ..scoring import Score, Stop, as_input, score, score_batches, score_together
 from ..train import TrainConfig, fit, split_device
-from .folding import channels_last, conv_norm_pairs, folded_network, folded_state
+from .folding import conv_norm_pairs, folded_network, folded_state
 from .partial_sums import PartialSums
 
 # Modules that act on each channel alone: a prunable layer's output through them can be computed
@@ -32,8 +32,9 @@ CHANNELWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sig
 
 
 _GLOBAL_RNG = threading.Lock()  # torch's global generator is one per process
-# Images per batch on the folded path: a deep network's activations for 100 images stay in the CPU's
-# caches, and a thread scores them 1.3-2x faster than in batches of 250 or more (see folding.py).
+# Images per batch on the folded path on a CPU: a deep network's activations for 100 images stay in
+# the caches, and a thread scores them 1.3-2x faster than in batches of 250 or more (see folding.py).
+# Racing then checks after every 100 images.
 FOLDED_BATCH = 100
 
 
@@ -151,7 +152,6 @@ class FilterEvaluator(StateEvaluator):
                         self._run_mixing()
         self.network_keys = set(self.network.state_dict())
         self.folds = conv_norm_pairs(self.network) if fold and self.partial is None else None
-        self._lay_out_inputs()
         # BatchNorm re-calibration: each candidate's statistics measured again on these images
         has_batchnorm = any(isinstance(m, BATCHNORM) for m in self.network.modules())
         self.calibration = as_input(calibration) if calibration is not None and has_batchnorm else None
@@ -221,8 +221,9 @@ class FilterEvaluator(StateEvaluator):
         return network.eval()
 
     def scored_state(self, keep: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The whole model's state dict of the network exactly as it is scored: load it into the
-        physically pruned model to get the very network the search saw."""
+        """The whole model's state dict of the network exactly as it is scored (its BatchNorm
+        unfolded: equal up to float rounding): load it into the physically pruned model to get the
+        very network the search saw."""
         if self._trains(keep):
             return self._trained(keep).state_dict()
         return {**self.structure.slice_state(self.state, keep), **self._state(self._network(), keep)}
@@ -239,7 +240,7 @@ class FilterEvaluator(StateEvaluator):
         if self.folds is not None:
             state = folded_state(state, self.folds)
             network = self.structure.regroup(self._folded_network(), state)
-            batch_size = min(batch_size, FOLDED_BATCH)
+            batch_size = min(batch_size, FOLDED_BATCH) if self.x.device.type == "cpu" else batch_size
         if self.prefix_out is None:
             return self._score(lambda x: functional_call(network, state, (x,)), self.inputs, n, stop, batch_size)
         channels = keep[0].to(self.x.device)
@@ -333,12 +334,6 @@ class FilterEvaluator(StateEvaluator):
                 self._run_mixing()
         else:
             self.inputs = self.x
-        self._lay_out_inputs()
-
-    def _lay_out_inputs(self) -> None:
-        # the folded network's images in channels_last (a shared prefix's output keeps its layout)
-        if self.folds is not None and self.prefix_out is None:
-            self.inputs = channels_last(self.x)
 
 
 def _prefix_end(model: nn.Module, structure: PrunableStructure) -> int | None:

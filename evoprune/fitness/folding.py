@@ -1,12 +1,11 @@
 """Scoring deep networks near the machine's limit: every BatchNorm folded into the convolution before
-it, weights and activations in channels_last.
+it, the weights in channels_last like the images.
 
 A BatchNorm in eval mode is an affine map per channel: after a convolution it folds into the
 convolution's weights and bias (w * g / sqrt(v + eps), (b - m) * g / sqrt(v + eps) + beta), and a
 BatchNorm pass, pure memory traffic, disappears. The CPU's convolution kernels work in channels_last
-(NHWC); in NCHW every layer converts to it and back, which costs most on thin layers and depthwise
-convolutions. Folding changes float32 rounding only (about 1e-7 relative): a network scores the same
-but for ties of its two best logits.
+(NHWC); weights in NCHW are converted at every call. Folding changes float32 rounding only (about
+1e-7 relative): a network scores the same but for ties of its two best logits.
 """
 from __future__ import annotations
 
@@ -27,15 +26,16 @@ class Fold:
 
 
 def conv_norm_pairs(network: nn.Module) -> list[Fold]:
-    """The BatchNorms that read only a convolution's output, each called once, as the convolution is:
-    found on the network's traced graph; none when it cannot be traced (the network is then scored
-    unfolded)."""
+    """The BatchNorms that read only a convolution's output, each called once, as the convolution is,
+    neither read as attributes by the forward pass: found on the network's traced graph; none when it
+    cannot be traced (the network is then scored unfolded)."""
     try:
         graph = torch.fx.symbolic_trace(network).graph
     except Exception:  # data-dependent control flow and the like: fx cannot follow it
         return []
     modules = dict(network.named_modules())
     calls: dict[str, int] = {}
+    read = {node.target.rpartition(".")[0] for node in graph.nodes if node.op == "get_attr"}
     for node in graph.nodes:
         if node.op == "call_module":
             calls[node.target] = calls.get(node.target, 0) + 1
@@ -47,7 +47,7 @@ def conv_norm_pairs(network: nn.Module) -> list[Fold]:
         source = node.args[0]
         conv = modules.get(source.target) if isinstance(source, torch.fx.Node) and source.op == "call_module" else None
         if (isinstance(conv, nn.Conv2d) and len(source.users) == 1 and calls[source.target] == 1
-                and calls[node.target] == 1):
+                and calls[node.target] == 1 and not {source.target, node.target} & read):
             folds.append(Fold(source.target, node.target, norm.eps))
     return folds
 
@@ -82,6 +82,3 @@ def folded_state(state: dict[str, torch.Tensor], folds: list[Fold]) -> dict[str,
         state[f"{fold.conv}.bias"] = shift if beta is None else shift + beta
     return {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in state.items()}
 
-
-def channels_last(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x

@@ -11,5 +11,5 @@ class ClusterConfig(FilterFineTuneConfig):
     """Clustering filter selection: one pruned and fine-tuned model per pruning ratio."""
 
     ratios: tuple[float, ...] = option((0.5, 0.75, 0.9), "comma-separated fractions of filters removed, the same in "
-                                       "every layer, one pruned model per value, each in [0, 1)", fractions("of filters removed", "0.5,0.75,0.9", zero=True),
-                                       kind=str)
+                                       "every layer, one pruned model per value, each in [0, 1)",
+                                       fractions("of filters removed", "0.5,0.75,0.9", zero=True), kind=str)

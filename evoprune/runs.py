@@ -29,7 +29,7 @@ from .fingerprints import data_fingerprint, weights_fingerprint
 from .io import save_torch, write_json
 from .models import build_model, check_input_shape
 from .models.checkpoint import load_checkpoint
-from .train import TrainConfig, base_cache_key, evaluate, fit, load_state, train_cached
+from .train import TrainConfig, base_cache_key, evaluate, fit, load_state, partial_training, train_cached
 
 
 @dataclass
@@ -297,6 +297,8 @@ def train_base(cfg: BaseModelConfig, model: nn.Module, arch: dict | None, data: 
     cache_dir = None if data.streams else cfg.cache_dir
     with timed(timings, "train_base"):
         key = base_cache_key(model, data.train, base_train, arch) if cache_dir else ""
+        # a training resumed from an earlier sitting: this sitting's time is not the training's
+        timings["base_resumed"] = bool(cache_dir) and partial_training(cache_dir, key).is_file()
         timings["base_from_cache"] = train_cached(model, data.train, base_train, cache_dir, key)
 
 

@@ -260,8 +260,7 @@ def train_cached(model: nn.Module, data: TensorSplit, cfg: TrainConfig, cache_di
     if cache_dir.exists() and not cache_dir.is_dir():
         raise EvopruneError(f"cache directory {cache_dir} exists but is not a directory")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"base-{key}.pt"
-    partial = cache_dir / f"base-{key}.partial.pt"  # the unfinished training's last epoch
+    path, partial = cache_dir / f"base-{key}.pt", partial_training(cache_dir, key)
     # an OS-level lock: the kernel drops it if the process dies, so a crashed run never blocks later ones
     with FileLock(cache_dir / f"base-{key}.lock"):
         if load_state(model, path):
@@ -272,6 +271,11 @@ def train_cached(model: nn.Module, data: TensorSplit, cfg: TrainConfig, cache_di
         save_torch(path, model.state_dict())
         partial.unlink(missing_ok=True)
     return False
+
+
+def partial_training(cache_dir: Path, key: str) -> Path:
+    """Where the training of cache entry ``key`` keeps its last finished epoch until it is done."""
+    return Path(cache_dir).expanduser() / f"base-{key}.partial.pt"
 
 
 def training_dict(cfg: TrainConfig) -> dict:

@@ -88,7 +88,9 @@ def base_model(name: str, data, args) -> tuple[torch.nn.Module, dict]:
     record = {"model": name, "epochs": cfg.epochs, "augment": cfg.augment,
               "val_acc": evaluate(model, data.val)["accuracy"], "test_acc": evaluate(model, data.test)["accuracy"],
               "params": count_params(model), "flops": count_flops(model, data.input_shape),
-              "train_seconds": None if timings.get("base_from_cache") else timings.get("train_base")}
+              # unknown when the training ran in several sittings (resumed) or before (cached)
+              "train_seconds": None if timings.get("base_from_cache") or timings.get("base_resumed")
+              else timings.get("train_base")}
     write_json(record_path, record)
     return model, record
 

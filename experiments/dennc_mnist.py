@@ -142,7 +142,7 @@ def row_of(name: str, out: Path) -> dict:
             "nonzero_weights": r["nonzero_weights"], "dense_weights": r["dense_weights"],
             "rounds_run": r["rounds_run"], "best_round": r["best_round"], "stop_reason": r["stop_reason"],
             "sparse_file_bytes": r["sparse_file_bytes"], "dense_file_bytes": r["dense_file_bytes"],
-            "seconds_total": round(sum(v for k, v in t.items() if k != "base_from_cache"), 1),
+            "seconds_total": round(sum(v for k, v in t.items() if not isinstance(v, bool)), 1),
             "seconds_train_base": t["train_base"], "seconds_sensitivity": t["sensitivity"],
             "seconds_search": t["search"], "seconds_finetune": t["finetune"]}
 

@@ -4,8 +4,11 @@ import pytest
 import torch
 from torch import nn
 
+from evoprune.config import BaseModelConfig
+from evoprune.data import DatasetSplits
 from evoprune.data.splits import TensorSplit
-from evoprune.train import TrainConfig, base_cache_key, fit, train_cached
+from evoprune.runs import train_base
+from evoprune.train import TrainConfig, base_cache_key, fit, partial_training, train_cached
 
 CFG = TrainConfig(epochs=3, batch_size=16, lr=0.05)
 
@@ -87,3 +90,21 @@ def test_the_base_cache_resumes_its_training_and_keeps_no_partial_file(tmp_path)
     torch.manual_seed(cfg.seed)
     fit(fresh, data(), cfg, progress=False)
     assert same(resumed.state_dict(), fresh.state_dict())
+
+
+def test_a_resumed_base_training_says_so_in_its_timings(tmp_path):
+    """This sitting's time is not the training's: a report must not quote it as the training time."""
+    splits = DatasetSplits("mnist", data(), data().subset(16), data().subset(16), 3)
+    cfg = BaseModelConfig(dataset="mnist", epochs=3, batch_size=16, lr=0.05, cache_dir=str(tmp_path))
+    train = TrainConfig(epochs=3, batch_size=16, lr=0.05, seed=cfg.seed)
+    partial = partial_training(tmp_path, base_cache_key(model(), splits.train, train, None))
+    killed = model()
+    torch.manual_seed(cfg.seed)
+    with pytest.raises(Killed):
+        fit(killed, splits.train, train, progress=False, checkpoint=partial, after_step=kill_at(7))
+    timings = {}
+    train_base(cfg, model(), None, splits, timings)
+    assert timings["base_resumed"] is True and timings["base_from_cache"] is False
+    again = {}
+    train_base(cfg, model(), None, splits, again)
+    assert again["base_resumed"] is False and again["base_from_cache"] is True

@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pymoo.indicators.hv import HV
 from pymoo.optimize import minimize
 
 from evoprune.data import load_dataset
@@ -47,11 +46,10 @@ from evoprune.pruning import kept_tensors, physically_prune
 from evoprune.pruning.allocation import random_allocation, within_budget
 from evoprune.problems.sampling import evenly_spaced_ratios
 from evoprune.runs import seed_everything
-from evoprune.select import non_dominated
 from evoprune.train import evaluate
 
 from bench_eval import matmul_gflops, timed
-from common import trained_base
+from common import front_of, hypervolume, same_front, trained_base
 
 FMNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "FashionMNIST"
 
@@ -144,19 +142,12 @@ def search_comparison(name: str, data: DatasetSplits, pop: int, gens: int, args)
         problem.evaluate_networks = timed_scoring
         minimize(problem, default_algorithm(problem, pop, evenly_spaced_ratios(5, 0.9)), ("n_gen", gens), seed=0)
         seconds = time.perf_counter() - start
-        feasible = problem.feasible_networks()
-        F = np.array([f for _, f in feasible])
-        front = {feasible[i][0]: tuple(F[i]) for i in non_dominated(F)}
-        fronts[race] = front
-        hv = HV(ref_point=np.ones(2))(np.array(list(front.values())))
+        fronts[race] = front = front_of(problem)
+        hv = hypervolume(front)
         lines.append(f"  {'default' if race else 'exact':7}: {seconds:7.1f} s ({100 * (1 - scoring[0] / seconds):.0f} % "
                      f"outside scoring), {problem.evaluator.computed} networks scored in full, {len(problem.raced)} "
                      f"stopped early, front of {len(front)}, hypervolume {hv:.5f}")
-    hv_exact, hv_race = (HV(ref_point=np.ones(2))(np.array(list(fronts[r].values()))) for r in (False, True))
-    diff = 100 * (hv_race - hv_exact) / hv_exact
-    same = set(fronts[False]) == set(fronts[True])
-    lines.append(f"  same front networks: {same}; hypervolume difference {diff:+.3f} %; same front (same networks "
-                 f"or hypervolume within 0.1 %): {same or abs(diff) <= 0.1}")
+    lines.append(same_front(fronts))
     return "\n".join(lines)
 
 

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pymoo.indicators.hv import HV
 from pymoo.optimize import minimize
 
 from evoprune.data import load_dataset
@@ -35,10 +34,9 @@ from evoprune.problems import FilterPruningProblem
 from evoprune.problems.sampling import evenly_spaced_ratios
 from evoprune.pruning import kept_tensors, physically_prune
 from evoprune.runs import seed_everything
-from evoprune.select import non_dominated
 from evoprune.train import evaluate
 
-from common import trained_base
+from common import front_of, hypervolume, same_front, trained_base
 from yardsticks import naive_accuracy
 
 CIFAR_SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-subset" / "cifar10_subset.npz"
@@ -203,11 +201,8 @@ def search_comparison(data, pop: int, gens: int) -> str:
         problem = FilterPruningProblem(model, data.val, max_ratio=0.95, max_drop=0.05, race=race, partial_sums=race)
         minimize(problem, default_algorithm(problem, pop, evenly_spaced_ratios(5, 0.95)), ("n_gen", gens), seed=0)
         seconds = time.perf_counter() - start
-        feasible = problem.feasible_networks()
-        F = np.array([f for _, f in feasible])
-        front = {feasible[i][0]: tuple(F[i]) for i in non_dominated(F)}
-        fronts[race] = front
-        hv = HV(ref_point=np.ones(2))(np.array(list(front.values())))
+        fronts[race] = front = front_of(problem)
+        hv = hypervolume(front)
         lines.append(f"  {'fast' if race else 'exact':5}: {seconds:6.1f} s, {problem.evaluator.computed} networks "
                      f"scored in full, {len(problem.raced)} stopped early, front of {len(front)}, hypervolume {hv:.5f}")
         if race:  # what a surrogate could still save: only the images of networks racing already stops
@@ -215,11 +210,7 @@ def search_comparison(data, pop: int, gens: int) -> str:
             scored = stopped + problem.evaluator.computed * len(data.val)
             lines.append(f"         the networks stopped early were scored on {stopped} of the {scored} images scored "
                          f"({100 * stopped / scored:.0f} %), the most a surrogate skipping them could save")
-    same = set(fronts[False]) == set(fronts[True])
-    hv_exact, hv_race = (HV(ref_point=np.ones(2))(np.array(list(fronts[r].values()))) for r in (False, True))
-    diff = 100 * (hv_race - hv_exact) / hv_exact
-    lines.append(f"  same front networks: {same}; hypervolume difference {diff:+.3f} %; same front (same networks "
-                 f"or hypervolume within 0.1 %): {same or abs(diff) <= 0.1}")
+    lines.append(same_front(fronts))
     return "\n".join(lines)
 
 

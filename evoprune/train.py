@@ -87,11 +87,10 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
         teacher.to(device)
     amp = mixed_precision(device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    # Train in NCHW, inputs and weights alike: oneDNN's NHWC backward of 1x1 strided convs with
-    # 2-7 input channels corrupts the heap or returns wrong weight gradients on AVX2 CPUs.
+    layout = training_layout(model)
     for p in model.parameters():
         if p.ndim == 4:
-            p.data = _nchw(p.data)
+            p.data = layout(p.data)
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
@@ -110,7 +109,7 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
               disable=not progress) as bar:
         for _ in range(len(losses), cfg.epochs):
             total = 0.0
-            for batch, labels in _epoch(data, cfg.batch_size, gen):
+            for batch, labels in _epoch(data, cfg.batch_size, gen, layout):
                 with torch.autocast(device.type, torch.float16, enabled=amp):
                     logits = model(batch)
                     loss = F.cross_entropy(logits, labels)
@@ -172,23 +171,37 @@ def split_device(data: TensorSplit | LoaderSplit) -> torch.device:
     return data.x.device if isinstance(data, TensorSplit) else data.device
 
 
+def training_layout(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """How to lay out the images and 4-d weights for training ``model``: channels_last, which trains
+    deep networks 1.3-1.7x faster on the CPU, unless a convolution would meet oneDNN's faulty NHWC
+    backward (1x1, strided, 2-7 input channels per group: on AVX2 CPUs it corrupts the heap or
+    returns wrong weight gradients), then NCHW throughout."""
+    faulty = any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and max(m.stride) > 1
+                 and m.in_channels // m.groups < 8 for m in model.modules())
+    return _nchw if faulty else _channels_last
+
+
+def _channels_last(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t
+
+
 def steps_per_epoch(data: TensorSplit | LoaderSplit, batch_size: int) -> int:
     """Optimizer steps of one epoch: the loader's batches for a streamed split (its own batch size)."""
     return -(-len(data) // batch_size) if isinstance(data, TensorSplit) else data.batches_per_pass
 
 
-def _epoch(data: TensorSplit | LoaderSplit, batch_size: int, gen: torch.Generator):
-    """One epoch of (images, labels) batches in NCHW: a seeded shuffle (and the split's augmentation)
-    of the tensors, or the loader's own batches."""
+def _epoch(data: TensorSplit | LoaderSplit, batch_size: int, gen: torch.Generator,
+           layout: Callable[[torch.Tensor], torch.Tensor]):
+    """One epoch of (images, labels) batches in ``layout``: a seeded shuffle (and the split's
+    augmentation) of the tensors, or the loader's own batches."""
     if not isinstance(data, TensorSplit):
         for x, y in data.batches():
-            yield _nchw(x), y
+            yield layout(x), y
         return
-    x = _nchw(data.x)
-    order = torch.randperm(len(data), generator=gen).to(x.device)
+    order = torch.randperm(len(data), generator=gen).to(data.x.device)
     for i in range(0, len(order), batch_size):
         idx = order[i:i + batch_size]
-        yield augment_batch(x[idx], data.augment, gen), data.y[idx]
+        yield layout(augment_batch(data.x[idx], data.augment, gen)), data.y[idx]
 
 
 def evaluate(model: nn.Module, data: TensorSplit | LoaderSplit, batch_size: int = 1000) -> dict[str, float]:

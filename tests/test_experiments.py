@@ -99,6 +99,7 @@ def test_deep_fmnist_quick_compares_every_rule_at_matched_flops_and_resumes(tmp_
     deep = script("deep_fmnist")
     argv = ["--quick", "--models", "lenet5", "--budgets", "0.5", "--seeds", "0,1", "--pop-size", "6",
             "--generations", "2", "--search-val", "300", "--bn-images", "128", "--finetune-epochs", "1",
+            "--rerank", "2", "--rerank-images", "256",
             "--runs", str(tmp_path / "cells"), "--work", str(tmp_path / "work"), "--results", str(tmp_path)]
     table = deep.main(argv)
     for column in ["model", "method", "seed", "budget_flops_pct", "flops_pruned_pct", "params_pruned_pct",
@@ -108,6 +109,7 @@ def test_deep_fmnist_quick_compares_every_rule_at_matched_flops_and_resumes(tmp_
     assert sorted(set(table["method"])) == ["emofp", "global", "random", "uniform"] and len(table) == 8
     assert (table["flops_pruned_pct"] >= 50 - 1e-9).all()  # every network within the budget
     assert fractions(table["test_acc"]) and fractions(table["val_acc"]) and fractions(table["fitness"])
+    assert fractions(table["short_fitness"])
     searched = table[table["method"] == "emofp"]
     assert (searched["evaluations"] > 0).all()
     # random scores no more networks than the search did
@@ -118,3 +120,21 @@ def test_deep_fmnist_quick_compares_every_rule_at_matched_flops_and_resumes(tmp_
     deep.main(argv)
     assert {p.name: p.read_bytes() for p in tmp_path.glob("deep_fmnist_quick.*")} == before
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cells").rglob("*.json")} == cells
+    # the fitness study scores those very networks again at both fidelities
+    fidelity = script("fitness_fidelity").main(["--model", "lenet5", "--images", "128", "--quick", *argv[3:]])
+    assert len(fidelity) == len(table.drop_duplicates("kept_per_layer"))
+    assert fractions(fidelity["short128_fitness"]) and (fidelity["bn_fitness"] == fidelity["bn_fitness"]).all()
+    assert "| all | short128_fitness |" in (tmp_path / "fitness_fidelity_lenet5.md").read_text()
+
+
+def test_deep_fmnist_keeps_the_network_the_short_fine_tune_ranks_first_among_the_k_fittest():
+    deep = script("deep_fmnist")
+
+    class Judge:  # the second fidelity, by network
+        def fitness(self, kept):
+            return type("Score", (), {"accuracy": {(0,): 0.2, (1,): 0.9, (2,): 0.5, (3,): 0.99}[kept[0]]})()
+
+    fittest = [(0.8, ((0,),)), (0.7, ((1,),)), (0.6, ((2,),)), (0.5, ((3,),))]  # best first
+    chosen = deep.rerank(Judge(), fittest, 3)
+    assert chosen["kept"] == deep.format_kept(((1,),)) and chosen["fitness"] == 0.7 and chosen["short_fitness"] == 0.9
+    assert deep.rerank(Judge(), [], 3) is None

@@ -22,12 +22,13 @@ class CandidateCosts:
     """FLOPs, parameters and CPU latency of the network that keeps filters ``kept``, each computed
     once per distinct network."""
 
-    def __init__(self, model: nn.Module, structure: PrunableStructure, latency_batch: int = 64, repeats: int = 5):
+    def __init__(self, model: nn.Module, structure: PrunableStructure, latency_batch: int = 64,
+                 min_run_time: float = 0.2):
         self.base = model  # physically pruned copies of it are exported to ONNX
         self.model = copy.deepcopy(model)  # a skeleton of our own: depthwise convs are regrouped per network
         self.structure = structure
         self.state = {k: v.detach() for k, v in model.state_dict().items()}
-        self.latency_batch, self.repeats = latency_batch, repeats
+        self.latency_batch, self.min_run_time = latency_batch, min_run_time
         self.cache: dict[tuple[str, Kept], float] = {}
         self.positions = self._weight_positions()
 
@@ -83,10 +84,11 @@ class CandidateCosts:
     def latency_ms(self, kept: Kept) -> float:
         """Median wall time of one forward pass over a batch of ``latency_batch`` images."""
         return self._get("latency", kept, lambda: latency_ms(self.model, self.structure.input_shape,
-                                                             self.latency_batch, self.repeats, self._sliced(kept)))
+                                                             self.latency_batch, self.min_run_time,
+                                                             self._sliced(kept)))
 
     def onnx_latency_ms(self, kept: Kept) -> float:
         """``fitness.measure.onnx_latency_ms`` of the physically pruned network keeping ``kept``."""
         return self._get("onnx-latency", kept, lambda: onnx_latency_ms(
             physically_prune(self.base, self.structure, kept_tensors(kept)), self.structure.input_shape,
-            self.latency_batch, self.repeats))
+            self.latency_batch, self.min_run_time))

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import io
-import time
 import warnings
 
-import numpy as np
 import torch
+import torch.utils.benchmark as benchmark
 from torch import nn
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
@@ -33,28 +32,23 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...], state: dict[str,
     return int(counter.get_total_flops())
 
 
-def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 256, repeats: int = 10,
+def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 256, min_run_time: float = 1.0,
                state: dict[str, torch.Tensor] | None = None) -> float:
-    """Median wall time of one forward pass over a batch on ``model``'s device (synchronised, so a
-    GPU's queued work is counted), in milliseconds; of ``model`` run with ``state`` (a sliced state
-    dict of its architecture) if given."""
+    """Median wall time of one forward pass over a batch on ``model``'s device, in milliseconds; of
+    ``model`` run with ``state`` (a sliced state dict of its architecture) if given."""
     device = device_of(model)
     x = as_input(torch.randn(batch_size, *input_shape, device=device))
     model.eval()
-    forward = model if state is None else (lambda inputs: functional_call(model, state, (inputs,)))
-    times = []
-    with torch.inference_mode():
-        forward(x)  # warm-up
-        for _ in range(repeats):
-            synchronize(device)
-            start = time.perf_counter()
-            forward(x)
-            synchronize(device)
-            times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e3)
+
+    def forward():
+        with torch.inference_mode():
+            model(x) if state is None else functional_call(model, state, (x,))
+        synchronize(device)  # the timer waits for CUDA's queued work, not for Apple's
+    return _median_ms(forward, min_run_time)
 
 
-def onnx_latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 64, repeats: int = 5) -> float:
+def onnx_latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 64,
+                    min_run_time: float = 0.2) -> float:
     """Median wall time of one forward pass over a batch in ONNX Runtime on the CPU (graph optimisations
     on, torch's thread count), of ``model`` exported in memory as ``evoprune export`` exports it."""
     import onnxruntime
@@ -69,10 +63,11 @@ def onnx_latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: 
     options.intra_op_num_threads = torch.get_num_threads()
     session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
     feed = {"images": x.numpy()}
-    session.run(None, feed)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        session.run(None, feed)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e3)
+    return _median_ms(lambda: session.run(None, feed), min_run_time)
+
+
+def _median_ms(run, min_run_time: float) -> float:
+    """Median time of ``run()`` in milliseconds, by ``torch.utils.benchmark`` (it warms up, runs
+    with torch's thread count and waits for a GPU's queued work)."""
+    timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3

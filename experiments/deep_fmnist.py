@@ -106,12 +106,12 @@ class Cells:
 
     def get(self, name: str, compute, valid=lambda cell: True) -> dict:
         """The cell ``name``: read back if it was computed before and is ``valid``, else computed now."""
+        cell = self.read(name)
+        return cell if cell is not None and valid(cell) else self.put(name, compute())
+
+    def read(self, name: str) -> dict | None:
         path = self.root / f"{name}.json"
-        if path.is_file():
-            cell = json.loads(path.read_text())
-            if valid(cell):
-                return cell
-        return self.put(name, compute())
+        return json.loads(path.read_text()) if path.is_file() else None
 
     def put(self, name: str, cell: dict) -> dict:
         write_json(self.root / f"{name}.json", cell)
@@ -142,9 +142,10 @@ def baseline_networks(problem: FilterPruningProblem, args) -> dict[str, dict[flo
     return {name: {b: within_budget(rule, size, 1 - b) for b in args.budgets} for name, rule in rules.items()}
 
 
-def emofp_cell(model, data, args, seed: int, baselines: dict) -> dict:
-    """One seeded search serving every budget: per budget the network of best fitness within it that
-    no baseline made."""
+def emofp_cell(model, data, args, seed: int, baselines: dict, earlier: dict | None) -> dict:
+    """One seeded search serving every budget: per budget the network chosen (``rerank``) among the
+    fittest within it that no baseline made. ``earlier``: this seed's cell from before the second
+    fidelity existed, whose search is resumed, finished, from its checkpoint: its time is counted."""
     start = time.perf_counter()
     seed_everything(seed)
     problem = new_problem(model, data, args)
@@ -152,6 +153,8 @@ def emofp_cell(model, data, args, seed: int, baselines: dict) -> dict:
     work = Path(args.work) / problem_name(args, seed)
     (work / "checkpoints").mkdir(parents=True, exist_ok=True)
     run_search(problem, algorithm, ("n_gen", args.generations), seed, _Rows(), work)
+    search_seconds = time.perf_counter() - start + (earlier["seconds"] if earlier else 0.0)
+    start = time.perf_counter()
     size = flops_fraction(problem)
     scored = [(f[1], kept) for kept, f in problem.feasible_networks()]
     judge = short_problem(model, data, args)
@@ -162,7 +165,7 @@ def emofp_cell(model, data, args, seed: int, baselines: dict) -> dict:
         chosen[str(b)] = rerank(judge, [(1 - err, kept) for err, kept in within], args.rerank)
     evaluated = len(problem.evaluator.cache) + len(problem.raced)
     return {"networks": chosen, "evaluated": evaluated, "full_evaluations": problem.evaluator.computed,
-            "seconds": time.perf_counter() - start}
+            "search_seconds": search_seconds, "seconds": search_seconds + time.perf_counter() - start}
 
 
 def short_problem(model, data, args) -> FilterPruningProblem:
@@ -266,7 +269,9 @@ def compare(name: str, data, args) -> None:
     judge = short_problem(model, data, args)
     baselines = baseline_networks(scorer, args)
     for seed in args.seeds:
-        emofp = cells.get(f"emofp-s{seed}", lambda: emofp_cell(model, data, args, seed, baselines), reranked)
+        earlier = cells.read(f"emofp-s{seed}")
+        earlier = earlier if earlier and not reranked(earlier) else None
+        emofp = cells.get(f"emofp-s{seed}", lambda: emofp_cell(model, data, args, seed, baselines, earlier), reranked)
         rand = cells.get(f"random-s{seed}", lambda: random_cell(model, data, args, seed, emofp["evaluated"]), reranked)
         for budget in args.budgets:
             found = {m: _scored(scorer, judge, baselines[m][budget]) for m in baselines}

@@ -5,7 +5,6 @@ import io
 import warnings
 
 import torch
-import torch.utils.benchmark as benchmark
 from torch import nn
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
@@ -69,5 +68,7 @@ def onnx_latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: 
 def _median_ms(run, min_run_time: float) -> float:
     """Median time of ``run()`` in milliseconds, by ``torch.utils.benchmark`` (it warms up, runs
     with torch's thread count and waits for a GPU's queued work)."""
+    import torch.utils.benchmark as benchmark  # imported when used: it loads torch's C++-extension builder
+
     timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3

@@ -11,36 +11,50 @@ from evoprune.data import load_dataset
 from evoprune.errors import EvopruneError
 from evoprune.methods.channels import ChannelSelectionConfig, default_ga, run_channels
 from evoprune.models import load_pruned
-from evoprune.problems import ChannelSelectionProblem
-from evoprune.pruning import PrunableStructure
+from evoprune.problems import channel_selection_problem
+from evoprune.pruning import LayerMaskSelection, PrunableStructure
 from evoprune.train import evaluate
 
 TINY = ["--epochs", "1", "--pop-size", "6", "--generations", "2", "--finetune-epochs", "1", "--max-drop", "0.05"]
 
 
 def test_a_mask_decodes_to_exactly_those_channels_of_that_layer_only(trained_lenet5, mini):
-    problem = ChannelSelectionProblem(trained_lenet5, mini.val.subset(300), layer="2")
-    assert (problem.n_var, problem.n_obj, problem.layer, problem.vtype) == (50, 1, 1, bool)
+    problem = channel_selection_problem(trained_lenet5, mini.val.subset(300), layer="2")
+    assert (problem.n_var, problem.n_obj, problem.selection.layer, problem.vtype) == (50, 1, 1, bool)
     x = np.zeros(50, dtype=bool)
     x[[0, 7, 49]] = True
     assert problem.keep(x) == (tuple(range(20)), (0, 7, 49))
-    assert ChannelSelectionProblem(trained_lenet5, mini.val.subset(300), layer=1).keep(x) == problem.keep(x)
+    assert channel_selection_problem(trained_lenet5, mini.val.subset(300), layer=1).keep(x) == problem.keep(x)
     # an empty mask keeps the layer's most important filter instead of breaking the network
     assert problem.keep(np.zeros(50)) == (tuple(range(20)), (int(problem.selection.rankings[1][0]),))
     # with other layers already restricted, the mask ranges over what the layer keeps now
     current = ((1, 3, 5), tuple(range(0, 50, 2)))
-    restricted = ChannelSelectionProblem(trained_lenet5, mini.val.subset(300), layer="0", current=current)
+    restricted = channel_selection_problem(trained_lenet5, mini.val.subset(300), layer="0", current=current)
     assert restricted.n_var == 3 and restricted.full == current
     assert restricted.keep([1, 0, 1]) == ((1, 5), current[1])
     assert restricted.base.accuracy == restricted.fitness(current).accuracy  # the drop is measured from current
     with pytest.raises(EvopruneError, match="layer '7' is not a prunable layer of this model; prunable: 0, 2"):
-        ChannelSelectionProblem(trained_lenet5, mini.val.subset(300), layer="7")
+        channel_selection_problem(trained_lenet5, mini.val.subset(300), layer="7")
     with pytest.raises(EvopruneError, match="expected a mask of 50 bits"):
         problem.keep(np.ones(3))
 
 
+def test_the_layer_objective_belongs_to_a_layer_mask_search_only(trained_lenet5, mini):
+    from evoprune.methods.emofp import FilterSearchConfig
+    from evoprune.problems import FilterPruningProblem
+
+    with pytest.raises(EvopruneError, match="the layer-channels objective needs a LayerMaskSelection, not a "
+                                            "RatioSelection"):
+        FilterPruningProblem(trained_lenet5, mini.val.subset(300), objectives=("layer-channels",))
+    with pytest.raises(EvopruneError, match="unknown objective 'layer-channels'; known: error, filters, flops, latency, onnx-latency, params$"):
+        FilterSearchConfig(objectives=("layer-channels",)).validate()
+    with pytest.raises(EvopruneError, match="racing needs 'error' among the objectives"):
+        FilterPruningProblem(trained_lenet5, mini.val.subset(300), objectives=("layer-channels",), race=True,
+                             selection=LayerMaskSelection("2"))
+
+
 def test_the_all_ones_mask_is_in_the_first_population_and_feasible(trained_lenet5, mini):
-    problem = ChannelSelectionProblem(trained_lenet5, mini.val.subset(300), layer="2", max_drop=0.0)
+    problem = channel_selection_problem(trained_lenet5, mini.val.subset(300), layer="2", max_drop=0.0)
     first = []
     minimize(problem, default_ga(problem, 8, seed=0), ("n_gen", 1), seed=0,
              callback=lambda algorithm: first.append(algorithm.pop))
@@ -53,7 +67,7 @@ def test_the_all_ones_mask_is_in_the_first_population_and_feasible(trained_lenet
 
 
 def test_minimize_finds_a_feasible_mask_with_fewer_channels(trained_lenet5, mini):
-    problem = ChannelSelectionProblem(trained_lenet5, mini.val.subset(300), layer="2", max_drop=0.05)
+    problem = channel_selection_problem(trained_lenet5, mini.val.subset(300), layer="2", max_drop=0.05)
     res = minimize(problem, default_ga(problem, 10, seed=0), ("n_gen", 4), seed=0)
     kept = problem.keep(res.X)
     assert res.G[0] <= 0 and len(kept[1]) < 50 and kept[0] == tuple(range(20))
@@ -65,7 +79,7 @@ def test_minimize_finds_a_feasible_mask_with_fewer_channels(trained_lenet5, mini
 
 
 def test_screening_scores_most_masks_on_the_subset_only(trained_lenet5, mini):
-    problem = ChannelSelectionProblem(trained_lenet5, mini.val.subset(400), layer="2", max_drop=0.02, screen=100)
+    problem = channel_selection_problem(trained_lenet5, mini.val.subset(400), layer="2", max_drop=0.02, screen=100)
     minimize(problem, default_ga(problem, 12, seed=0), ("n_gen", 4), seed=0)
     distinct = len(problem.evaluator.cache.keys() | problem.evaluator.subset_cache.keys())
     assert problem.evaluator.computed_subset > 0 and problem.evaluator.computed < distinct

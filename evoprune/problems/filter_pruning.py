@@ -72,11 +72,16 @@ class FilterPruningProblem(SharesHeavyParts, Problem):
                  short_training: ShortTraining | None = None, client=None, partial_sums: bool = True,
                  fold: bool = True, budgets: dict[str, float] | None = None):
         accuracy_drop("max_drop", max_drop)
-        check_objectives(objectives)
+        check_objectives(objectives, alone=True)
         self.budgets = check_budgets(budgets or {})
         if screen is not None and not 0 < screen < len(val):
             raise EvopruneError(f"screen size {screen} must be between 1 and the {len(val)} validation images")
         selection = selection or RatioSelection(criterion, max_ratio)
+        for needed, name in ((MEASURES.get(name).requires, name) for name in objectives):
+            if needed is not None and not isinstance(selection, needed):
+                raise EvopruneError(f"the {name} objective needs a {needed.__name__}, not a {type(selection).__name__}")
+        if race and "error" not in objectives:
+            raise EvopruneError(f"racing needs 'error' among the objectives, got {','.join(objectives)}")
         self.structure = structure or PrunableStructure(model, tuple(val.x.shape[1:]))
         self.selection = selection.bind(model, self.structure)
         self.evaluator = FilterEvaluator(model, self.structure, val, batch_size, workers,

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..errors import EvopruneError
 from ..fitness import Score
-from ..pruning import Kept
+from ..pruning import Kept, LayerMaskSelection
 from ..registry import Registry
 
 
@@ -30,6 +30,8 @@ class Measure:
     cheap: bool = True  # always compared in "no larger than"; else only when the search minimises or bounds it
     needs: tuple[str, ...] = ()  # modules it imports, checked when it is chosen (optional dependencies)
     always_tabled: bool = True  # a column of every front table; else only when the search minimises or bounds it
+    alone: bool = False  # the whole objective of a single-objective search (it weighs the error in itself)
+    requires: type | None = None  # the kind of selection (decision space) it reads, if it reads one
 
     def __reduce__(self):  # pickled by name (a problem pickled for Dask or a checkpoint holds measures)
         return measure, (self.name,)
@@ -57,6 +59,16 @@ register(Measure("flops", "flops_fraction", "FLOPs of one forward pass", _fracti
 register(Measure("params", "params_fraction", "parameters", _fraction("params"), absolute="params"))
 register(Measure("latency", "latency_fraction", "CPU time of the sliced network on a batch", _fraction("latency_ms"),
                  cheap=False))
+
+
+def _layer_channels(problem, kept, fit):
+    """The fraction of the searched layer's C channels kept, plus the validation error / (2 C): the
+    error only breaks ties between masks keeping as many channels (one channel fewer always wins)."""
+    return problem.selection.layer_fraction(kept) + fit.error / (2 * problem.n_var)
+
+
+register(Measure("layer-channels", "layer_channels", "channels of the one searched layer kept, error breaking ties",
+                 _layer_channels, size=False, always_tabled=False, alone=True, requires=LayerMaskSelection))
 register(Measure("onnx-latency", "onnx_latency_fraction", "ONNX Runtime CPU time of the exported network on a batch",
                  _fraction("onnx_latency_ms"), cheap=False, needs=("onnx", "onnxruntime"), always_tabled=False))
 
@@ -85,13 +97,19 @@ def check_available(name: str) -> None:
         raise EvopruneError(f"the {name} measure needs {' and '.join(missing)}: pip install 'evoprune[export]'")
 
 
-def check_objectives(objectives) -> None:
-    unknown = [o for o in objectives if o not in MEASURES]
+def check_objectives(objectives, alone: bool = False) -> None:
+    """Refuse objectives a search cannot minimise: 'error' and one or more sizes or speeds, each once,
+    or (``alone``: where a single-objective search is possible) one measure that stands alone."""
+    known = [name for name in names() if alone or not MEASURES.get(name).alone]
+    unknown = [o for o in objectives if o not in known]
     if unknown:
-        raise EvopruneError(f"unknown objective {unknown[0]!r}; known: {', '.join(names())}")
+        raise EvopruneError(f"unknown objective {unknown[0]!r}; known: {', '.join(known)}")
     for name in objectives:
         check_available(name)
-    if "error" not in objectives or len(objectives) < 2 or len(set(objectives)) != len(objectives):
+    if len(objectives) == 1 and MEASURES.get(objectives[0]).alone:
+        return
+    if "error" not in objectives or len(objectives) < 2 or len(set(objectives)) != len(objectives) or \
+            any(MEASURES.get(o).alone for o in objectives):
         raise EvopruneError(f"objectives {','.join(objectives)} must name 'error' and at least one size or speed "
                             "objective, each once")
 

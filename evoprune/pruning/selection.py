@@ -198,6 +198,14 @@ class LayerMaskSelection(RankedSelection):
         """The fraction of the searched layer's candidate filters that ``kept`` keeps."""
         return len(kept[self.layer]) / len(self.candidates)
 
+    def initial_population(self, pop_size: int, seed: int | None = None) -> np.ndarray:
+        """``pop_size`` masks for pymoo's ``sampling``: the all-ones mask (the starting network,
+        feasible by definition, so the search always has a feasible solution) and random masks."""
+        rng = np.random.default_rng(seed)
+        X = rng.random((pop_size, len(self.candidates))) < 0.5
+        X[0] = True
+        return X
+
 
 def format_kept(kept: Kept) -> list[str]:
     """One text per layer (space-separated filter indices), for CSV tables."""

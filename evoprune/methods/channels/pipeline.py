@@ -25,7 +25,7 @@ from ...data import DatasetSplits
 from ...fitness import count_flops, count_params
 from ...io import write_csv, write_json
 from ...models import save_pruned
-from ...problems import ChannelSelectionProblem, FilterPruningProblem
+from ...problems import FilterPruningProblem, channel_selection_problem
 from ...problems.filter_pruning import check_screen
 from ...pruning import PrunableStructure, format_kept
 from ...runs import Result, fine_tune, refusal_leaves_nothing, start_run, timed
@@ -34,9 +34,9 @@ from .config import ChannelSelectionConfig
 from .report import write_figures
 
 
-def default_ga(problem: ChannelSelectionProblem, pop_size: int, seed: int = 0) -> GA:
+def default_ga(problem: FilterPruningProblem, pop_size: int, seed: int = 0) -> GA:
     """pymoo's GA on binary masks, its first population seeded with the all-ones mask."""
-    return GA(pop_size=pop_size, sampling=Population.new("X", problem.initial_population(pop_size, seed)),
+    return GA(pop_size=pop_size, sampling=Population.new("X", problem.selection.initial_population(pop_size, seed)),
               crossover=TwoPointCrossover(), mutation=BitflipMutation(), eliminate_duplicates=True)
 
 
@@ -120,8 +120,8 @@ def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module 
     for step, name in enumerate(tqdm(order, desc="layers", unit="layer", leave=False)):
         t0 = time.perf_counter()
         # rebuilt on the current network: the previous layers are already physically pruned
-        problem = ChannelSelectionProblem(model, data.val, name, cfg.max_drop, screen=cfg.screen,
-                                          criterion=cfg.criterion, batch_size=cfg.eval_batch_size)
+        problem = channel_selection_problem(model, data.val, name, cfg.max_drop, screen=cfg.screen,
+                                            criterion=cfg.criterion, batch_size=cfg.eval_batch_size)
         recorder = LayerHistory(step, name, callback)
         res = minimize(problem, copy.deepcopy(algorithm) if algorithm is not None
                        else default_ga(problem, cfg.pop_size, cfg.seed + step),
@@ -135,10 +135,10 @@ def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module 
         val_pruned = evaluate(model, data.val)["accuracy"]
         if cfg.layer_finetune_epochs:
             fine_tune(model, data, layer_cfg, None, cfg.seed + step, f"fine-tune after layer {name}")
-        channels = problem.n_channels
+        channels = problem.n_var
         # each layer is searched once, before its own filters were touched: these are base indices
         rows.append({"order": step, "layer": name, "channels_before": channels,
-                     "channels_after": len(kept[problem.layer]), "kept": format_kept(kept)[problem.layer],
+                     "channels_after": len(kept[problem.selection.layer]), "kept": format_kept(kept)[problem.selection.layer],
                      "val_accuracy_start": problem.base.accuracy, "val_accuracy_pruned": val_pruned,
                      "val_accuracy_finetuned": evaluate(model, data.val)["accuracy"],
                      "evaluations": int(res.algorithm.evaluator.n_eval),

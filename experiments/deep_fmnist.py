@@ -104,10 +104,15 @@ class Cells:
     def __init__(self, root: Path):
         self.root = root
 
-    def get(self, name: str, compute, valid=lambda cell: True) -> dict:
-        """The cell ``name``: read back if it was computed before and is ``valid``, else computed now."""
+    def get(self, name: str, compute, valid=lambda cell: True, derived: str | None = None) -> dict:
+        """The cell ``name``: read back if it was computed before and is ``valid``, else computed now,
+        after the cells made from its earlier version (``derived``, a glob) are removed."""
         cell = self.read(name)
-        return cell if cell is not None and valid(cell) else self.put(name, compute())
+        if cell is not None and valid(cell):
+            return cell
+        for path in self.root.glob(derived) if derived else ():
+            path.unlink()
+        return self.put(name, compute())
 
     def read(self, name: str) -> dict | None:
         path = self.root / f"{name}.json"
@@ -271,8 +276,10 @@ def compare(name: str, data, args) -> None:
     for seed in args.seeds:
         earlier = cells.read(f"emofp-s{seed}")
         earlier = earlier if earlier and not reranked(earlier) else None
-        emofp = cells.get(f"emofp-s{seed}", lambda: emofp_cell(model, data, args, seed, baselines, earlier), reranked)
-        rand = cells.get(f"random-s{seed}", lambda: random_cell(model, data, args, seed, emofp["evaluated"]), reranked)
+        emofp = cells.get(f"emofp-s{seed}", lambda: emofp_cell(model, data, args, seed, baselines, earlier), reranked,
+                          f"finetune-emofp-*-s{seed}.json")
+        rand = cells.get(f"random-s{seed}", lambda: random_cell(model, data, args, seed, emofp["evaluated"]), reranked,
+                         f"finetune-random-*-s{seed}.json")
         for budget in args.budgets:
             found = {m: _scored(scorer, judge, baselines[m][budget]) for m in baselines}
             found |= {"random": rand["networks"][str(budget)], "emofp": emofp["networks"][str(budget)]}

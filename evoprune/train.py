@@ -173,8 +173,8 @@ def split_device(data: TensorSplit | LoaderSplit) -> torch.device:
 
 def training_layout(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """How to lay out the images and 4-d weights for training ``model``: channels_last, which trains
-    deep networks 1.3-1.7x faster on the CPU, unless a convolution would meet oneDNN's faulty NHWC
-    backward (1x1, strided, 2-7 input channels per group: on AVX2 CPUs it corrupts the heap or
+    deep networks faster on the CPU, unless a convolution would meet oneDNN's faulty NHWC backward
+    (1x1, strided, fewer than 8 input channels per group: on AVX2 CPUs it corrupts the heap or
     returns wrong weight gradients), then NCHW throughout."""
     faulty = any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and max(m.stride) > 1
                  and m.in_channels // m.groups < 8 for m in model.modules())
@@ -182,7 +182,9 @@ def training_layout(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def _channels_last(t: torch.Tensor) -> torch.Tensor:
-    return t.contiguous(memory_format=torch.channels_last) if t.ndim == 4 else t
+    """``t`` with NHWC strides. ``contiguous()`` is not enough: it leaves a tensor with a size-1 dim
+    (1-channel images, depthwise weights) in NCHW strides, and the convolution then runs in NCHW."""
+    return t.to(memory_format=torch.channels_last) if t.ndim == 4 else t
 
 
 def steps_per_epoch(data: TensorSplit | LoaderSplit, batch_size: int) -> int:

@@ -1,6 +1,6 @@
 """fit() trains in channels_last (faster on the CPU) but must not run oneDNN's NHWC convolution
-backward where it is faulty: for 1x1 stride-2 convs with 2-7 input channels its AVX2 kernel corrupts
-the heap, hangs or returns wrong weight gradients. Each case runs in a subprocess because the
+backward where it is faulty: for 1x1 stride-2 convs with fewer than 8 input channels (1 included) its
+AVX2 kernel corrupts the heap, hangs or returns wrong weight gradients. Each case runs in a subprocess because the
 failure can kill the interpreter."""
 import json
 import os
@@ -22,8 +22,9 @@ CODE = textwrap.dedent("""
     setup = sys.argv[1]
     torch.manual_seed(0)
     channels = {"two_channel": 2, "eight_channel": 8}.get(setup, 1)
-    front = [] if channels > 1 else [nn.Conv2d(1, 2, 3, padding=1)]
-    model = nn.Sequential(*front, nn.Conv2d(max(channels, 2), 64, 1, 2), nn.Flatten(), nn.Linear(64 * 8 * 8, 10))
+    front = [] if channels > 1 or setup == "one_channel" else [nn.Conv2d(1, 2, 3, padding=1)]
+    first = channels if channels > 1 or setup == "one_channel" else 2
+    model = nn.Sequential(*front, nn.Conv2d(first, 64, 1, 2), nn.Flatten(), nn.Linear(64 * 8 * 8, 10))
     x = torch.randn(64, channels, 16, 16)
     if setup == "channels_last_model":  # weights left in channels_last by earlier code
         model = model.to(memory_format=torch.channels_last)
@@ -47,7 +48,8 @@ CODE = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("setup, threads", [("two_channel", 1), ("two_channel", 2), ("channels_last_model", 1),
-                                            ("channels_last_gray", 1), ("eight_channel", 1), ("eight_channel", 2)])
+                                            ("channels_last_gray", 1), ("one_channel", 1), ("one_channel", 2),
+                                            ("eight_channel", 1), ("eight_channel", 2)])
 def test_fit_survives_and_matches_float64_gradients_with_few_channel_strided_1x1_convs(setup, threads):
     # Force oneDNN's AVX2 kernels (the faulty ones) even on AVX-512 machines. With one thread the
     # faulty backward crashes or hangs; with two it often returns wrong weight gradients instead.
@@ -68,10 +70,9 @@ def test_networks_without_the_faulty_shape_train_in_channels_last(name):
     from evoprune.models import build_model
     from evoprune.train import training_layout
 
-    weight = torch.zeros(8, 3, 3, 3)
     layout = training_layout(build_model(name, num_classes=10, in_channels=1))
-    assert layout(weight).is_contiguous(memory_format=torch.channels_last)
-    assert not layout(weight).is_contiguous()
+    for shape in [(8, 3, 3, 3), (8, 1, 3, 3), (128, 1, 28, 28)]:  # dense and depthwise weights, gray images
+        assert layout(torch.zeros(shape)).stride()[1] == 1  # NHWC strides, even where a dim has size 1
 
 
 def test_a_network_with_the_faulty_shape_trains_in_nchw():

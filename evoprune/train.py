@@ -133,6 +133,9 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
             if checkpoint is not None and len(losses) < cfg.epochs:
                 _save_epoch(checkpoint, state, gen, losses, step)
+    for p in model.parameters():  # the model leaves as it came: saved weights do not depend on the layout
+        if p.ndim == 4:
+            p.data = _nchw(p.data)
     model.eval()
     return losses
 

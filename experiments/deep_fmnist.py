@@ -503,6 +503,10 @@ def parse(argv=None) -> argparse.Namespace:
         args.dataset, args.data_root, args.base_epochs = "mnist-mini", None, 1
     args.budgets = [float(b) for b in args.budgets.split(",")]
     args.seeds = [int(s) for s in args.seeds.split(",")]
+    for option, value, what in (("--rerank", args.rerank, "networks"), ("--rerank-images", args.rerank_images,
+                                                                          "training images")):
+        if value < 1:
+            parser.error(f"{option} must be a positive number of {what}, got {value}")
     args.cache_dir = args.cache_dir or str(Path(args.runs) / "bases")
     return args
 

@@ -88,9 +88,7 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
     amp = mixed_precision(device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     layout = training_layout(model)
-    for p in model.parameters():
-        if p.ndim == 4:
-            p.data = layout(p.data)
+    _lay_out(model, layout)
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
@@ -133,9 +131,7 @@ def fit(model: nn.Module, data: TensorSplit, cfg: TrainConfig, desc: str = "trai
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
             if checkpoint is not None and len(losses) < cfg.epochs:
                 _save_epoch(checkpoint, state, gen, losses, step)
-    for p in model.parameters():  # the model leaves as it came: saved weights do not depend on the layout
-        if p.ndim == 4:
-            p.data = _nchw(p.data)
+    _lay_out(model, _nchw)  # the model leaves as it came: saved weights do not depend on the layout
     model.eval()
     return losses
 
@@ -182,6 +178,12 @@ def training_layout(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     faulty = any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and max(m.stride) > 1
                  and m.in_channels // m.groups < 8 for m in model.modules())
     return _nchw if faulty else _channels_last
+
+
+def _lay_out(model: nn.Module, layout: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    for p in model.parameters():
+        if p.ndim == 4:
+            p.data = layout(p.data)
 
 
 def _channels_last(t: torch.Tensor) -> torch.Tensor:

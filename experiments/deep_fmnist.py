@@ -9,19 +9,22 @@ For each network and seed, at each budget (fraction of the base's FLOPs removed)
   uniform   the same ratio in every layer, L1 importance, the least pruning within the budget
   global    filters ranked across all layers by L1 importance normalised by its layer's mean
             (Torch-Pruning's global pruning), each layer keeping at least 1 - max_ratio of them
-  random    chosen like emofp's networks from as many random per-layer allocations within the
-            budget as the evolutionary search scored (split evenly over the budgets)
+  random    as many random per-layer allocations within the budget as the evolutionary search
+            scored (split evenly over the budgets); the fittest of each budget, as many as the
+            search scored at the second fidelity, are scored there, and the best is kept
   emofp     NSGA-II over per-layer ratios with objectives (FLOPs, validation error), FLOPs budget of
-            the least pruned budget; one search per seed serves every budget
+            the least pruned budget, then --refine-generations more at the second fidelity, started
+            from every baseline network and the --refine-seeds fittest searched networks per
+            budget; one search per seed serves every budget
 
 The fitness is the validation accuracy of the sliced network after its BatchNorm statistics are
 re-measured on a few hundred training images (EagleEye's adaptive BN), on the first --search-val
-validation images, with racing. Per budget, the --rerank networks of best fitness (that no baseline
-made) are scored again after a short fine-tune (one pass over --rerank-images training images), and
-the best of them at that second fidelity is the method's network: at >= 75 % of FLOPs removed the
-fitness alone ranks networks by how little pruning damaged them, not by how well they recover
-(measured on validation by fitness_fidelity.py). Every network is then fine-tuned alike (same
-epochs, schedule and seed) from exactly the network the fitness scored. Settings are chosen on the
+validation images, with racing. The second fidelity is that fitness after a short fine-tune (one
+pass over --short-images training images): at >= 75 % of FLOPs removed the fitness alone ranks
+networks by how little pruning damaged them, not by how well they recover (measured on validation
+by fitness_fidelity.py). A method's network at a budget is its best at the second fidelity within
+the budget that no baseline made. Every network is then fine-tuned alike (same epochs, schedule and
+seed) from exactly the network the fitness scored. Settings are chosen on the
 validation split; the test split is read only for the final table.
 
 Stages, each resumable (a finished cell is read back, never recomputed):
@@ -34,6 +37,7 @@ Stages, each resumable (a finished cell is read back, never recomputed):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -41,7 +45,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.callback import Callback
+from pymoo.core.duplicate import DefaultDuplicateElimination
 from scipy.stats import spearmanr
 
 from evoprune.config import BaseModelConfig, FineTuneConfig
@@ -148,43 +154,72 @@ def baseline_networks(problem: FilterPruningProblem, args) -> dict[str, dict[flo
 
 
 def emofp_cell(model, data, args, seed: int, baselines: dict, earlier: dict | None) -> dict:
-    """One seeded search serving every budget: per budget the network chosen (``rerank``) among the
-    fittest within it that no baseline made. ``earlier``: this seed's cell from before the second
-    fidelity existed, whose search is resumed, finished, from its checkpoint: its time is counted."""
+    """One seeded search in two fidelities serving every budget: NSGA-II on the fitness alone, then
+    ``refine_generations`` generations more on the second fidelity (``refine``). Per budget the
+    method's network is the best at the second fidelity within it that no baseline made.
+    ``earlier``: this seed's cell from before, whose first search is resumed, finished, from its
+    checkpoint: its time is counted."""
     start = time.perf_counter()
     seed_everything(seed)
     problem = new_problem(model, data, args)
     algorithm = default_algorithm(problem, args.pop_size, evenly_spaced_ratios(5, args.max_ratio))
-    work = Path(args.work) / problem_name(args, seed)
-    (work / "checkpoints").mkdir(parents=True, exist_ok=True)
+    work = search_folder(args, seed)
     run_search(problem, algorithm, ("n_gen", args.generations), seed, _Rows(), work)
-    search_seconds = time.perf_counter() - start + (earlier["seconds"] if earlier else 0.0)
+    search_seconds = time.perf_counter() - start + (earlier.get("search_seconds", earlier["seconds"]) if earlier else 0)
     start = time.perf_counter()
     size = flops_fraction(problem)
-    scored = [(f[1], kept) for kept, f in problem.feasible_networks()]
+    taken = {kept for rule in baselines.values() for kept in rule.values() if kept is not None}
+    fittest = sorted((f[1], kept) for kept, f in problem.feasible_networks() if kept not in taken)
+    starts = [*sorted(taken)]
+    for b in args.budgets:
+        starts += [kept for _, kept in fittest if size(kept) <= 1 - b + 1e-12][:args.refine_seeds]
     judge = short_problem(model, data, args)
+    refine(judge, list(dict.fromkeys(starts)), args, seed, work / "refine-{}-{}-{}".format(*refine_settings(args)))
+    short = sorted((f[1], kept) for kept, f in judge.feasible_networks() if kept not in taken)
     chosen = {}
     for b in args.budgets:
-        taken = {baselines[name][b] for name in baselines}
-        within = sorted((err, kept) for err, kept in scored if size(kept) <= 1 - b + 1e-12 and kept not in taken)
-        chosen[str(b)] = rerank(judge, [(1 - err, kept) for err, kept in within], args.rerank)
-    evaluated = len(problem.evaluator.cache) + len(problem.raced)
-    return {"networks": chosen, "evaluated": evaluated, "full_evaluations": problem.evaluator.computed,
-            "search_seconds": search_seconds, "seconds": search_seconds + time.perf_counter() - start}
+        within = [(err, kept) for err, kept in short if size(kept) <= 1 - b + 1e-12]
+        chosen[str(b)] = None if not within else {"kept": format_kept(within[0][1]), "short_fitness": 1 - within[0][0],
+                                                  "fitness": problem.fitness(within[0][1]).accuracy}
+    short_evaluated = len((set(judge.evaluator.cache) | set(judge.raced)) - taken)
+    return {"networks": chosen, "evaluated": len(problem.evaluator.cache) + len(problem.raced),
+            "full_evaluations": problem.evaluator.computed, "short_evaluated": short_evaluated,
+            "refine": refine_settings(args), "search_seconds": search_seconds,
+            "seconds": search_seconds + time.perf_counter() - start}
+
+
+def refine(judge: FilterPruningProblem, starts: list[tuple], args, seed: int, work: Path) -> None:
+    """NSGA-II at the second fidelity (``judge``), ``refine_generations`` generations after the
+    first, whose population is ``starts``: every baseline network and the fittest searched networks
+    of each budget. The first search's fitness ranks networks at >= 75 % of FLOPs removed by how
+    little pruning damaged them rather than by how well they recover (``fitness_fidelity.py``):
+    the second fidelity is too dear to search with from the start, so it refines where the first
+    search and the rules point."""
+    x = np.array([ratios_of(kept, judge.channels, args.max_ratio) for kept in starts])
+    algorithm = NSGA2(pop_size=len(starts), sampling=x,
+                      eliminate_duplicates=DefaultDuplicateElimination(epsilon=0.5, func=judge.networks_of))
+    run_search(judge, algorithm, ("n_gen", args.refine_generations + 1), seed, _Rows(), work)
+
+
+def ratios_of(kept: tuple, channels: tuple[int, ...], max_ratio: float) -> np.ndarray:
+    """The per-layer ratios ``RatioSelection`` decodes to the filter counts of ``kept``."""
+    return np.clip([1 - len(k) / n for k, n in zip(kept, channels)], 0.0, max_ratio)
+
+
+def refine_settings(args) -> list:
+    return [args.refine_seeds, args.refine_generations, args.short_images]
 
 
 def short_problem(model, data, args) -> FilterPruningProblem:
     """The second fidelity: the search's fitness after a short fine-tune (one pass over the first
-    ``rerank_images`` training images at the fine-tuning learning rate, the same for every network)."""
-    return new_problem(model, data, args, ShortTraining(data.train.subset(args.rerank_images), args.finetune_lr,
+    ``short_images`` training images at the fine-tuning learning rate, the same for every network)."""
+    return new_problem(model, data, args, ShortTraining(data.train.subset(args.short_images), args.finetune_lr,
                                                         128, seed=0))
 
 
 def rerank(judge: FilterPruningProblem, best: list[tuple[float, tuple]], k: int) -> dict | None:
     """Of the ``k`` networks of highest fitness in ``best`` ((fitness, kept), best first), the one
-    whose fitness after the short fine-tune is highest: chosen on validation over the search's
-    fitness alone, which at >= 75 % FLOPs removed ranks networks by how little pruning damaged them
-    rather than by how well they recover (``fitness_fidelity.py``)."""
+    whose fitness after the short fine-tune is highest."""
     if not best:
         return None
     top = best[:k]
@@ -201,36 +236,44 @@ class _Rows(Callback):
         self.rows, self.progress = [], None
 
 
-def problem_name(args, seed: int) -> str:
-    return f"{args.model}-s{seed}"
+def search_folder(args, seed: int) -> Path:
+    """Where a search keeps its checkpoints: named by every setting that determines it, so that a
+    search with other settings never resumes from this one's."""
+    settings = [args.dataset, args.pop_size, args.generations, args.search_val, args.bn_images, args.race_min,
+                args.max_ratio, min(args.budgets)]
+    key = hashlib.sha1(json.dumps(settings).encode()).hexdigest()[:10]
+    return Path(args.work) / f"{args.model}-s{seed}-{key}"
 
 
-def random_cell(model, data, args, seed: int, count: int) -> dict:
-    """The best of ``count`` random allocations, split evenly over the budgets, chosen as the search
-    chooses: the ``rerank`` best by fitness, then the short fine-tune. Each network is raced against
-    the ``rerank``-th best of its budget so far (stopped once it certainly cannot beat it)."""
+def random_cell(model, data, args, seed: int, count: int, short_count: int) -> dict:
+    """The best of ``count`` random allocations, split evenly over the budgets, with as many scored at
+    the second fidelity as the search scored there (``short_count``, split evenly too): per budget the
+    ``k`` fittest are scored again after the short fine-tune and the best of them is kept. Each network
+    is raced against the ``k``-th best of its budget so far (stopped once it certainly cannot beat it)."""
     start = time.perf_counter()
     seed_everything(seed)
     problem = new_problem(model, data, args)
     rng = np.random.default_rng(seed)
     size = flops_fraction(problem)
     total, chosen, scored = len(problem.evaluator.y), {}, 0
-    per_budget = max(1, count // len(args.budgets))
+    allocations = max(1, count // len(args.budgets))
+    k = per_budget(short_count, args)
     judge = short_problem(model, data, args)
     for b in args.budgets:
-        best: list[tuple[float, tuple]] = []  # the rerank best so far, best first
-        networks = [within_budget(random_allocation(problem.selection, rng), size, 1 - b) for _ in range(per_budget)]
+        best: list[tuple[float, tuple]] = []  # the k best so far, best first
+        networks = [within_budget(random_allocation(problem.selection, rng), size, 1 - b) for _ in range(allocations)]
         networks = [k for k in dict.fromkeys(networks) if k is not None]
         for i in range(0, len(networks), 2):  # two at a time: the evaluator's threads
             batch = networks[i:i + 2]
-            bar = best[-1][0] if len(best) >= args.rerank else -1.0
+            bar = best[-1][0] if len(best) >= k else -1.0
             stops = [_beats(bar, total, args.race_min) for _ in batch]
             for kept, fit in zip(batch, problem.evaluate_networks(batch, stops=stops)):
                 scored += 1
                 if fit.images is None:
-                    best = sorted([*best, (fit.accuracy, kept)], key=lambda e: -e[0])[:args.rerank]
-        chosen[str(b)] = rerank(judge, best, args.rerank)
-    return {"networks": chosen, "evaluated": scored, "seconds": time.perf_counter() - start}
+                    best = sorted([*best, (fit.accuracy, kept)], key=lambda e: -e[0])[:k]
+        chosen[str(b)] = rerank(judge, best, k)
+    return {"networks": chosen, "evaluated": scored, "reranked": k, "refine": refine_settings(args),
+            "seconds": time.perf_counter() - start}
 
 
 def _beats(best: float, total: int, race_min: int):
@@ -275,11 +318,12 @@ def compare(name: str, data, args) -> None:
     baselines = baseline_networks(scorer, args)
     for seed in args.seeds:
         earlier = cells.read(f"emofp-s{seed}")
-        earlier = earlier if earlier and not reranked(earlier) else None
-        emofp = cells.get(f"emofp-s{seed}", lambda: emofp_cell(model, data, args, seed, baselines, earlier), reranked,
+        emofp = cells.get(f"emofp-s{seed}", lambda: emofp_cell(model, data, args, seed, baselines, earlier),
+                          refined_with(args),
                           f"finetune-emofp-*-s{seed}.json")
-        rand = cells.get(f"random-s{seed}", lambda: random_cell(model, data, args, seed, emofp["evaluated"]), reranked,
-                         f"finetune-random-*-s{seed}.json")
+        rand = cells.get(f"random-s{seed}", lambda: random_cell(model, data, args, seed, emofp["evaluated"],
+                                                                emofp["short_evaluated"]),
+                         refined_with(args, emofp["short_evaluated"]), f"finetune-random-*-s{seed}.json")
         for budget in args.budgets:
             found = {m: _scored(scorer, judge, baselines[m][budget]) for m in baselines}
             found |= {"random": rand["networks"][str(budget)], "emofp": emofp["networks"][str(budget)]}
@@ -306,9 +350,18 @@ def _scored(problem: FilterPruningProblem, judge: FilterPruningProblem, kept) ->
             "short_fitness": judge.fitness(kept).accuracy}
 
 
-def reranked(search: dict) -> bool:
-    """Whether a search cell chose its networks with the short fine-tune (cells from before did not)."""
-    return all(n is None or "short_fitness" in n for n in search["networks"].values())
+def per_budget(count: int, args) -> int:
+    """``count`` split evenly over the budgets, rounded up."""
+    return max(1, -(-count // len(args.budgets)))
+
+
+def refined_with(args, short_count: int | None = None):
+    """Whether a search cell chose its networks with the second fidelity as ``args`` ask (and, for
+    random search, re-scored as many networks there as the search: ``short_count``)."""
+    def valid(cell: dict) -> bool:
+        return cell.get("refine") == refine_settings(args) and (
+            short_count is None or cell.get("reranked") == per_budget(short_count, args))
+    return valid
 
 
 def counts(kept_text: str) -> str:
@@ -402,10 +455,10 @@ def markdown(table: pd.DataFrame, bases: list[dict], settings: str) -> str:
     lines = ["# Searched allocations against the simple rules: deep networks on Fashion-MNIST", "",
              "Generated by `experiments/deep_fmnist.py` from `deep_fmnist.csv`; do not edit by hand.", "",
              f"Settings: {settings}", "",
-             "Every setting was fixed before any test figure was seen but one: choosing each budget's network among "
-             "the searched (and random) networks of best fitness by a short fine-tune (`--rerank`) was added after "
-             "resnet20's test figures without it had been seen, and chosen on validation "
-             "(`fitness_fidelity_resnet20.md`). The test split is read only for this table. "
+             "Every setting was fixed before any test figure was seen but one: the second fidelity (a short fine-tune), "
+             "first to choose each budget's network among the fittest, then to refine the search "
+             "(`--refine-generations`), was added after resnet20's test figures without it had been seen, and "
+             "chosen on validation (`fitness_fidelity_resnet20.md`). The test split is read only for this table. "
              "`seconds` is the row's whole cost: its search (random and emofp) plus its fine-tuning. `latency_ms` "
              "is one forward pass of 256 images in eager PyTorch on the CPU, on a machine that other jobs may have "
              "shared: a rough figure.", "",
@@ -465,8 +518,9 @@ def render(args) -> str:
 def settings_text(args) -> str:
     return (f"base {args.base_epochs} epochs ({AUGMENT}); search NSGA-II {args.pop_size} x {args.generations} on "
             f"{args.search_val} validation images, BatchNorm re-measured on {args.bn_images} training images, racing; "
-            f"per budget the {args.rerank} best by that fitness re-ranked after a short fine-tune on "
-            f"{args.rerank_images} training images; "
+            f"then {args.refine_generations} generations at the second fidelity (a short fine-tune on "
+            f"{args.short_images} training images) from the baseline networks and the {args.refine_seeds} fittest "
+            f"searched networks per budget; "
             f"max ratio {args.max_ratio}; fine-tuning {args.finetune_epochs} epochs at lr {args.finetune_lr} "
             f"(SGD, cosine); seeds {','.join(map(str, args.seeds))}; budgets (FLOPs removed) "
             f"{', '.join(f'{100 * b:g} %' for b in args.budgets)}")
@@ -488,9 +542,12 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-ratio", type=float, default=0.9)
     parser.add_argument("--finetune-epochs", type=int, default=3)
     parser.add_argument("--finetune-lr", type=float, default=0.01)
-    parser.add_argument("--rerank", type=int, default=6, help="networks of best fitness per budget that the short "
-                        "fine-tune chooses among (searched and random alike)")
-    parser.add_argument("--rerank-images", type=int, default=16384, help="training images of the short fine-tune")
+    parser.add_argument("--refine-seeds", type=int, default=2, help="fittest searched networks per budget that "
+                        "start the search at the second fidelity, beside the baseline networks")
+    parser.add_argument("--refine-generations", type=int, default=3, help="generations at the second fidelity "
+                        "(0: only its first population is scored there)")
+    parser.add_argument("--short-images", type=int, default=16384, help="training images of the short fine-tune "
+                        "(the second fidelity)")
     parser.add_argument("--runs", default=str(RESULTS / "deep_fmnist"), help="where finished cells, base records and "
                         "base models are kept (committed, so that a later sitting resumes from them)")
     parser.add_argument("--work", default="runs/deep_fmnist", help="search checkpoints (not committed)")
@@ -503,10 +560,11 @@ def parse(argv=None) -> argparse.Namespace:
         args.dataset, args.data_root, args.base_epochs = "mnist-mini", None, 1
     args.budgets = [float(b) for b in args.budgets.split(",")]
     args.seeds = [int(s) for s in args.seeds.split(",")]
-    for option, value, what in (("--rerank", args.rerank, "networks"), ("--rerank-images", args.rerank_images,
-                                                                          "training images")):
-        if value < 1:
-            parser.error(f"{option} must be a positive number of {what}, got {value}")
+    for option, value, least, what in (("--refine-seeds", args.refine_seeds, 1, "networks"),
+                                       ("--refine-generations", args.refine_generations, 0, "generations"),
+                                       ("--short-images", args.short_images, 1, "training images")):
+        if value < least:
+            parser.error(f"{option} must be a number of {what} of at least {least}, got {value}")
     args.cache_dir = args.cache_dir or str(Path(args.runs) / "bases")
     return args
 

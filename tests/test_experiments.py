@@ -1,6 +1,7 @@
 """Every experiment script runs end to end with --quick and writes the table its results file
 promises: the columns, accuracies as fractions, and rows that agree with the run directories."""
 import importlib.util
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -99,7 +100,7 @@ def test_deep_fmnist_quick_compares_every_rule_at_matched_flops_and_resumes(tmp_
     deep = script("deep_fmnist")
     argv = ["--quick", "--models", "lenet5", "--budgets", "0.5", "--seeds", "0,1", "--pop-size", "6",
             "--generations", "2", "--search-val", "300", "--bn-images", "128", "--finetune-epochs", "1",
-            "--rerank", "2", "--rerank-images", "256",
+            "--refine-seeds", "1", "--refine-generations", "1", "--short-images", "256",
             "--runs", str(tmp_path / "cells"), "--work", str(tmp_path / "work"), "--results", str(tmp_path)]
     table = deep.main(argv)
     for column in ["model", "method", "seed", "budget_flops_pct", "flops_pruned_pct", "params_pruned_pct",
@@ -112,8 +113,12 @@ def test_deep_fmnist_quick_compares_every_rule_at_matched_flops_and_resumes(tmp_
     assert fractions(table["short_fitness"])
     searched = table[table["method"] == "emofp"]
     assert (searched["evaluations"] > 0).all()
-    # random scores no more networks than the search did
+    # random scores no more networks than the search did, and as many at the second fidelity
     assert (table[table["method"] == "random"]["evaluations"].to_numpy() <= searched["evaluations"].to_numpy()).all()
+    for seed in (0, 1):
+        search = json.loads((tmp_path / "cells" / "cells" / "lenet5" / f"emofp-s{seed}.json").read_text())
+        rand = json.loads((tmp_path / "cells" / "cells" / "lenet5" / f"random-s{seed}.json").read_text())
+        assert search["short_evaluated"] > 0 and rand["reranked"] == search["short_evaluated"]
     # the tables are generated from the CSV: a second run recomputes nothing and writes the same files
     before = {p.name: p.read_bytes() for p in tmp_path.glob("deep_fmnist_quick.*")}
     cells = {p: p.stat().st_mtime_ns for p in (tmp_path / "cells").rglob("*.json")}
@@ -138,3 +143,15 @@ def test_deep_fmnist_keeps_the_network_the_short_fine_tune_ranks_first_among_the
     chosen = deep.rerank(Judge(), fittest, 3)
     assert chosen["kept"] == deep.format_kept(((1,),)) and chosen["fitness"] == 0.7 and chosen["short_fitness"] == 0.9
     assert deep.rerank(Judge(), [], 3) is None
+
+
+def test_deep_fmnist_refinement_starts_from_exactly_the_baseline_networks():
+    deep = script("deep_fmnist")
+    args = deep.parse(["--quick", "--budgets", "0.5,0.75,0.88", "--search-val", "100", "--bn-images", "64"])
+    data = load_dataset(args.dataset, None)
+    model = deep.build_model("lenet5", num_classes=data.num_classes, in_channels=data.input_shape[0])
+    problem = deep.new_problem(model, data, args)
+    networks = [kept for rule in deep.baseline_networks(problem, args).values() for kept in rule.values()]
+    assert len(set(networks)) == 6
+    for kept in networks:
+        assert problem.keep(deep.ratios_of(kept, problem.channels, args.max_ratio)) == kept

@@ -117,6 +117,8 @@ CLI_CASES = [
     ("unknown model", lambda t: [*FILTERS, "--model", "resnet9000"], "resnet9000"),
     ("unknown data set", lambda t: [*FILTERS, "--dataset", "imagenet-zzz"], "imagenet-zzz"),
     ("unknown criterion", lambda t: [*FILTERS, "--criterion", "taylor-zzz"], "taylor-zzz"),
+    ("bn-scale criterion without BatchNorm", lambda t: [*FILTERS, "--criterion", "bn-scale"],
+     "'bn-scale' cannot score layer '0': it has no BatchNorm"),
     ("unknown objective", lambda t: [*FILTERS, "--objectives", "filters,energy"], "energy"),
     ("unknown optimizer", lambda t: [*FILTERS, "--optimizer", "lbfgs"], "lbfgs"),
     ("zero val size", lambda t: [*FILTERS, "--val-size", "0"], "0"),

@@ -101,7 +101,7 @@ def test_config_file_sets_options_and_command_line_wins(tmp_path, capsys):
     (["--max-drop", "-0.01"], "max_drop -0.01 must be a non-negative accuracy fraction"),
     (["--model", "lenet300"], "the model has no prunable convolution layer"),
     (["--dataset", "mnist", "--data-root", "/nonexistent/mnist"], "data directory /nonexistent/mnist does not exist"),
-    (["--criterion", "random"], "unknown importance criterion 'random'; known: cluster, group-l2, l1, l2"),
+    (["--criterion", "random"], "unknown importance criterion 'random'; known: bn-scale, cluster, fpgm, group-l2, l1, l2, lamp"),
     (["--objectives", "filters,accuracy"], "unknown objective 'accuracy'; known: error, filters, flops, latency, onnx-latency, params"),
     (["--screen", "0"], "screen must be a positive number of validation images, got 0"),
     (["--screen", "1000"], "screen 1000 must be smaller than the 1000 validation images"),

@@ -1,30 +1,52 @@
-"""Filter-importance criteria: strategy objects that score the filters of a whole coupled group
-(Torch-Pruning's convention), not only the first convolution's weight."""
+"""Filter-importance criteria: strategy objects that score the filters of each prunable decision
+from its whole coupled group (Torch-Pruning's convention), not only the first convolution's weight.
+Our own criteria read the coupled tensors; Torch-Pruning's (FPGM, LAMP, BatchNorm scale) score the
+dependency group Torch-Pruning builds for the same decision."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import torch
+import torch_pruning as tp
+from torch import nn
 
+from ..errors import EvopruneError
 from ..registry import Registry
-from .structure import CoupledTensor
+from .structure import CoupledTensor, dependency_graph
+
+if TYPE_CHECKING:
+    from .structure import PrunableStructure
 
 IMPORTANCES: Registry = Registry("importance criterion")
 
 
 class Importance(ABC):
-    """Scores the filters of one prunable decision from every tensor coupled to it: higher means
-    more important."""
+    """Scores the filters of every prunable decision: higher means more important."""
 
     name = "base"
+
+    @abstractmethod
+    def layer_scores(self, model: nn.Module, structure: PrunableStructure,
+                     state: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """One float64 score per filter of each of ``structure``'s layers, for ``model`` whose
+        tensors are ``state``."""
+
+
+def ranking(scores: torch.Tensor) -> torch.Tensor:
+    """Filter indices, most important first (ties broken by index, so rankings are stable)."""
+    return torch.argsort(scores, descending=True, stable=True)
+
+
+class CoupledImportance(Importance):
+    """A criterion computed from the tensors a decision removes (``PrunableStructure.coupled``)."""
 
     @abstractmethod
     def __call__(self, group: list[CoupledTensor], channels: int) -> torch.Tensor:
         """One score per filter of the decision (``channels`` of them)."""
 
-    def ranking(self, group: list[CoupledTensor], channels: int) -> torch.Tensor:
-        """Filter indices, most important first (ties broken by index, so rankings are stable)."""
-        return torch.argsort(self(group, channels), descending=True, stable=True)
+    def layer_scores(self, model, structure, state):
+        return [self(structure.coupled(i, state), layer.channels) for i, layer in enumerate(structure.layers)]
 
 
 def _per_filter(group: list[CoupledTensor], channels: int, entries, reduce) -> torch.Tensor:
@@ -42,7 +64,7 @@ def _filter_weights(t: CoupledTensor) -> bool:
 
 
 @IMPORTANCES.register("l1")
-class L1Importance(Importance):
+class L1Importance(CoupledImportance):
     """Sum of absolute filter weights (Li et al. 2017), summed over every convolution coupled to
     the decision (e.g. both sides of a residual add)."""
 
@@ -53,7 +75,7 @@ class L1Importance(Importance):
 
 
 @IMPORTANCES.register("l2")
-class L2Importance(Importance):
+class L2Importance(CoupledImportance):
     """Euclidean norm of the filter weights of every convolution coupled to the decision."""
 
     name = "l2"
@@ -63,7 +85,7 @@ class L2Importance(Importance):
 
 
 @IMPORTANCES.register("group-l2")
-class GroupL2Importance(Importance):
+class GroupL2Importance(CoupledImportance):
     """Euclidean norm over every tensor the decision removes: the filters, their biases and
     BatchNorm parameters, and the next layers' input weights (Torch-Pruning's group magnitude)."""
 
@@ -73,5 +95,68 @@ class GroupL2Importance(Importance):
         return _per_filter(group, channels, lambda t: True, lambda rows: rows.pow(2).sum(1)).sqrt()
 
 
+class TorchPruningImportance(Importance):
+    """One of Torch-Pruning's criteria, given the dependency group Torch-Pruning builds for each
+    decision (the decision's convolution and every layer coupled to it)."""
+
+    needs = ""  # what a layer needs for the criterion to score it, said when one has not
+
+    def criterion(self) -> tp.importance.Importance:
+        raise NotImplementedError
+
+    def layer_scores(self, model, structure, state):
+        graph = dependency_graph(model, structure.input_shape)
+        modules = dict(model.named_modules())
+        criterion = self.criterion()
+        scores = []
+        for layer in structure.layers:
+            group = graph.get_pruning_group(modules[layer.name], tp.prune_conv_out_channels, list(range(layer.channels)))
+            with torch.no_grad():
+                found = criterion(group)
+            if found is None:
+                raise EvopruneError(f"importance criterion {self.name!r} cannot score layer {layer.name!r}{self.needs}")
+            scores.append(found.detach().double().cpu())
+        return scores
+
+
+@IMPORTANCES.register("fpgm")
+class FPGMImportance(TorchPruningImportance):
+    """Distance from the geometric median of the layer's filters (He et al. 2019, FPGM): a filter
+    near the median is replaceable by the others, whatever its norm."""
+
+    name = "fpgm"
+
+    def criterion(self):
+        return tp.importance.FPGMImportance()
+
+
+@IMPORTANCES.register("lamp")
+class LAMPImportance(TorchPruningImportance):
+    """Layer-adaptive magnitude (Lee et al. 2021, LAMP): a filter's squared magnitude over that of
+    every filter of its layer at least as large; comparable across layers (global ranking)."""
+
+    name = "lamp"
+
+    def criterion(self):
+        return tp.importance.LAMPImportance()
+
+
+@IMPORTANCES.register("bn-scale")
+class BNScaleImportance(TorchPruningImportance):
+    """The magnitude of the BatchNorm scale after each filter (Liu et al. 2017, Network Slimming)."""
+
+    name = "bn-scale"
+    needs = ": it has no BatchNorm after it (choose another --criterion, e.g. l1)"
+
+    def criterion(self):
+        return tp.importance.BNScaleImportance()
+
+
 def get_importance(criterion: str | Importance) -> Importance:
     return criterion if isinstance(criterion, Importance) else IMPORTANCES.get(criterion)()
+
+
+def check_criterion(criterion: str | Importance, model: nn.Module, structure: PrunableStructure) -> None:
+    """Refuse, before any training, a criterion that cannot score every layer of ``model`` (it is
+    scored once here: cheap next to a search)."""
+    get_importance(criterion).layer_scores(model, structure, model.state_dict())

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..errors import EvopruneError
 from ..registry import Registry
-from .importance import Importance, get_importance
+from .importance import Importance, get_importance, ranking
 from .structure import PrunableStructure
 
 Kept = tuple[tuple[int, ...], ...]
@@ -85,9 +85,8 @@ class RankedSelection(FilterSelection):
         self.importance = get_importance(criterion)
 
     def _bind(self, model, state):
-        groups = [(self.structure.coupled(i, state), layer.channels) for i, layer in enumerate(self.structure.layers)]
-        self.scores = [self.importance(*group) for group in groups]  # each filter's importance, per layer
-        self.rankings = [self.importance.ranking(*group) for group in groups]
+        self.scores = self.importance.layer_scores(model, self.structure, state)  # each filter's, per layer
+        self.rankings = [ranking(s) for s in self.scores]
 
     def top(self, counts: Sequence[int]) -> Kept:
         """The ``counts[i]`` most important filters of layer i, in their original order."""

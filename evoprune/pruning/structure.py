@@ -99,6 +99,18 @@ def _unprunable(touched: list, grouped: set, names: dict) -> str | None:
     return None
 
 
+def dependency_graph(model: nn.Module, input_shape: tuple[int, ...]) -> tp.DependencyGraph:
+    """Torch-Pruning's dependency graph of ``model``, traced on one zero image of ``input_shape``."""
+    was_training = model.training
+    model.eval()  # tracing runs a forward pass: keep BatchNorm statistics untouched
+    try:
+        with torch.enable_grad():  # Torch-Pruning traces through autograd
+            return tp.DependencyGraph().build_dependency(model, torch.zeros(1, *input_shape, device=device_of(model)),
+                                                         verbose=False)
+    finally:
+        model.train(was_training)
+
+
 class PrunableStructure:
     """The prunable conv layers of ``model`` and, for each, the (tensor, dim) entries it removes.
 
@@ -122,13 +134,7 @@ class PrunableStructure:
                 shown = ", ".join(conv_names[:12]) + (", ..." if len(conv_names) > 12 else "")
                 raise EvopruneError(f"ignored layer {name!r} is not a convolution of the model; its convolutions: "
                                     f"{shown or 'none'}")
-        was_training = model.training
-        model.eval()  # tracing runs a forward pass: keep BatchNorm statistics untouched
-        try:
-            with torch.enable_grad():  # Torch-Pruning traces through autograd
-                graph = tp.DependencyGraph().build_dependency(model, torch.zeros(1, *self.input_shape, device=device_of(model)), verbose=False)
-        finally:
-            model.train(was_training)
+        graph = dependency_graph(model, self.input_shape)
         grouped = {m for m in convs if m.groups > 1 and not is_depthwise(m)}
         # depthwise as built: a depthwise layer cut to one channel looks like an ordinary convolution
         self.depthwise = {names[m] for m in convs if is_depthwise(m)}

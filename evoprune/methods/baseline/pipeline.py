@@ -15,7 +15,7 @@ from ...fitness import count_flops, count_params, latency_ms
 from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import FilterPruningProblem
-from ...pruning import PrunableStructure, RatioSelection, format_kept
+from ...pruning import PrunableStructure, RatioSelection, check_criterion, format_kept
 from ...pruning.allocation import global_ranking, uniform, within_budget
 from ...runs import Result, fine_tune, refusal_leaves_nothing, start_run, timed
 from ...train import evaluate
@@ -23,6 +23,14 @@ from .config import BaselineConfig
 from .report import write_figures
 
 ALLOCATIONS = {"uniform": uniform, "global": global_ranking}  # the rules of config.RULES
+
+
+def _check_inputs(cfg: BaselineConfig):
+    def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
+        structure = PrunableStructure(model, data.input_shape, cfg.ignore)  # rejects a model with nothing to prune
+        check_criterion(cfg.criterion, model, structure)
+        return structure
+    return check
 
 
 @refusal_leaves_nothing
@@ -35,7 +43,7 @@ def run_baseline(cfg: BaselineConfig, out: str | Path, model: nn.Module | None =
     splits; ``resume``: continue the unfinished run in ``out`` (its base is kept, the rest redone)."""
     out = Path(out)
     setup = start_run(cfg, out, "baseline", model, data,
-                      check=lambda m, d: PrunableStructure(m, d.input_shape, cfg.ignore), resume=resume)
+                      check=_check_inputs(cfg), resume=resume)
     model, arch, data, timings = setup.model, setup.arch, setup.data, setup.timings
     # the problem measures every network as a search would (sizes, slicing), never scores one here
     problem = FilterPruningProblem(model, data.val, max_drop=1.0, structure=setup.checked,

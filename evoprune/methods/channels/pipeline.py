@@ -27,7 +27,7 @@ from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import FilterPruningProblem, channel_selection_problem
 from ...problems.filter_pruning import check_screen
-from ...pruning import PrunableStructure, format_kept
+from ...pruning import PrunableStructure, check_criterion, format_kept
 from ...runs import Result, fine_tune, refusal_leaves_nothing, start_run, timed
 from ...train import evaluate
 from .config import ChannelSelectionConfig
@@ -62,7 +62,9 @@ class LayerHistory(Callback):
 def _check_inputs(cfg: ChannelSelectionConfig):
     def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
         check_screen(cfg.screen, len(data.val))
-        return PrunableStructure(model, data.input_shape, cfg.ignore)  # rejects a model with nothing to prune
+        structure = PrunableStructure(model, data.input_shape, cfg.ignore)  # rejects a model with nothing to prune
+        check_criterion(cfg.criterion, model, structure)
+        return structure
     return check
 
 

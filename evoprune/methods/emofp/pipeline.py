@@ -30,7 +30,7 @@ from ...problems import FilterPruningProblem
 from ...problems.filter_pruning import check_screen
 from ...problems.measures import MEASURES, column
 from ...problems.sampling import UniformSeeds, evenly_spaced_ratios
-from ...pruning import ClusterSelection, PrunableStructure, RatioSelection, format_kept, parse_kept
+from ...pruning import ClusterSelection, PrunableStructure, RatioSelection, check_criterion, format_kept, parse_kept
 from ...runs import BaseSetup, Result, fine_tune, refusal_leaves_nothing, start_run, timed, warn
 from ...select import non_dominated, uniform_along_front
 from ...train import evaluate
@@ -91,7 +91,10 @@ def _check_inputs(cfg: FilterSearchConfig):
         for name in ("bn_calibration", "candidate_finetune"):
             if getattr(cfg, name) > len(data.train):
                 raise EvopruneError(f"{name} {getattr(cfg, name)} is more than the {len(data.train)} training images")
-        return PrunableStructure(model, data.input_shape, cfg.ignore)  # rejects a model with nothing to prune
+        structure = PrunableStructure(model, data.input_shape, cfg.ignore)  # rejects a model with nothing to prune
+        if cfg.criterion != "cluster":
+            check_criterion(cfg.criterion, model, structure)
+        return structure
     return check
 
 

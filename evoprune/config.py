@@ -44,6 +44,13 @@ def positive_int(name, value):
     return value
 
 
+def population_size(name, value):
+    """A search compares networks: a population of one would only score it."""
+    if _integer(name, value, "an integer >= 2") < 2:
+        raise EvopruneError(f"{name} must be at least 2 (a search compares networks), got {value!r}")
+    return value
+
+
 def nonnegative_int(name, value):
     if _integer(name, value, "an integer >= 0") < 0:
         raise EvopruneError(f"{name} must be an integer >= 0, got {value!r}")

@@ -59,6 +59,13 @@ def test_image_folder_reads_every_class_folder(tmp_path, cifar_arrays):
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(first / "zz_small.png")
     with pytest.raises(EvopruneError, match=r"zz_small.png is 16x16, unlike the others' 32x32"):
         load_dataset(f"imagefolder:{tmp_path / 'imgs'}")
+    (first / "zz_small.png").write_bytes(b"not an image")  # a broken file is bad input, said in one sentence
+    with pytest.raises(EvopruneError, match=r"zz_small.png cannot be read as an image \(UnidentifiedImageError\)"):
+        load_dataset(f"imagefolder:{tmp_path / 'imgs'}")
+    good = next(p for p in sorted(first.iterdir()) if p.name != "zz_small.png")
+    (first / "zz_small.png").write_bytes(good.read_bytes()[:60])  # its header readable, its pixels cut
+    with pytest.raises(EvopruneError, match=r"zz_small.png cannot be read as an image \(OSError\)"):
+        load_dataset(f"imagefolder:{tmp_path / 'imgs'}")
     with pytest.raises(EvopruneError, match="must hold train/ and test/"):
         load_dataset(f"imagefolder:{tmp_path}")
 

@@ -71,13 +71,16 @@ def load_image_folder(path: str, root=None, download: bool = False) -> RawImages
     if test.classes != train.classes:
         raise EvopruneError(f"image folder {top}: the test classes {test.classes} differ from the training classes "
                             f"{train.classes}")
-    gray = all(Image.open(p).mode in ("L", "1") for p, _ in train.samples + test.samples)
+    gray = all(_opened(p).mode in ("L", "1") for p, _ in train.samples + test.samples)
 
     def read(folder: ImageFolder) -> tuple[np.ndarray, np.ndarray]:
         images, size = [], None
         for file, _ in folder.samples:
-            with Image.open(file) as im:
-                a = np.asarray(im.convert("L" if gray else "RGB"))
+            with _opened(file) as im:
+                try:
+                    a = np.asarray(im.convert("L" if gray else "RGB"))
+                except OSError as e:  # a truncated file: its header read, its pixels not
+                    raise _unreadable(file, e) from None
             if size is not None and a.shape != size:
                 raise EvopruneError(f"image {file} is {a.shape[1]}x{a.shape[0]}, unlike the others' {size[1]}x{size[0]}; "
                                     "resize the images to one size first")
@@ -88,3 +91,17 @@ def load_image_folder(path: str, root=None, download: bool = False) -> RawImages
     raw = _checked(top, *read(train), *read(test))
     return RawImages(raw.train_images, raw.train_labels, raw.test_images, raw.test_labels, raw.mean, raw.std,
                      num_classes=len(train.classes))
+
+
+def _opened(file):
+    """The image ``file``, opened lazily; a file that is not a readable image is bad input."""
+    from PIL import Image
+
+    try:
+        return Image.open(file)
+    except OSError as e:  # PIL's UnidentifiedImageError among them
+        raise _unreadable(file, e) from None
+
+
+def _unreadable(file, e: OSError) -> EvopruneError:
+    return EvopruneError(f"image {file} cannot be read as an image ({type(e).__name__}); remove or replace it")

@@ -17,6 +17,7 @@ import torch
 
 from ..errors import EvopruneError
 
+CONNECT_SECONDS = 5
 ADDRESS = re.compile(r"local:[1-9][0-9]*|(tcp|tls|ucx)://[^\s/]+:[0-9]+")
 
 
@@ -54,10 +55,12 @@ def dask_client(address: str | None) -> Iterator:
             os.environ.update(environ)
         return
     try:
-        client = distributed.Client(address, timeout=30)
+        # a scheduler that is up answers within milliseconds; Dask's own default waits 30 s
+        client = distributed.Client(address, timeout=CONNECT_SECONDS)
     except (OSError, TimeoutError) as e:
-        raise EvopruneError(f"cannot reach the Dask scheduler at {address} ({type(e).__name__}); start it with "
-                            "`dask scheduler` and workers with `dask worker ADDRESS`") from None
+        raise EvopruneError(f"cannot reach the Dask scheduler at {address} within {CONNECT_SECONDS} s "
+                            f"({type(e).__name__}); start it with `dask scheduler` and workers with "
+                            "`dask worker ADDRESS`") from None
     with client:
         yield client
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...config import (FilterFineTuneConfig, accuracy_drop, boolean, importance_criterion, nonnegative_int, number, option,
-                       positive_int, screen_images)
+                       population_size, positive_int, screen_images)
 from ...errors import EvopruneError
 
 
@@ -26,7 +26,7 @@ class ChannelSelectionConfig(FilterFineTuneConfig):
                                       "searched least sensitive first", _open_fraction)
     criterion: str = option("l1", "filter importance criterion of the sensitivity scan and of the filter an empty "
                             "mask keeps (see `evoprune list`)", importance_criterion)
-    pop_size: int = option(16, "population size of each layer's GA", positive_int)
+    pop_size: int = option(16, "population size of each layer's GA", population_size)
     generations: int = option(10, "generations of each layer's GA", positive_int)
     screen: int | None = option(500, "two-step fitness: first evaluate each mask on this many validation images, "
                                 "and on all of them only if it could still be feasible and the best so far "

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...config import (BaseModelConfig, FineTuneConfig, accuracy_drop, at_least, boolean, choice, model_option,
-                       nonnegative_int, number, option, optional, positive_int, text)
+                       nonnegative_int, number, option, optional, population_size, positive_int, text)
 from ...errors import EvopruneError
 
 
@@ -49,7 +49,7 @@ class WeightPruningConfig(SensitivityConfig, FineTuneConfig):
                              "round's starting network, as a fraction", accuracy_drop)
     search_val_size: int | None = option(None, "validation images used by the search (default: all); final "
                                          "figures use all", optional(positive_int), kind=int)
-    pop_size: int = option(20, "population size of the DE search", positive_int)
+    pop_size: int = option(20, "population size of the DE search", population_size)
     generations: int = option(20, "generations of the DE search per round", positive_int)
     de_variant: str = option("DE/rand/1/bin", "pymoo DE variant DE/<rand|best|target-to-best>/<1|2>/<bin|exp>",
                              _de_variant)

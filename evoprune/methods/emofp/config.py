@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, make_dataclass
 
 from ...config import (FilterFineTuneConfig, accuracy_drop, boolean, names_list, nonnegative_int, option, optional,
-                       positive_int, ratio, screen_images, text)
+                       population_size, positive_int, ratio, screen_images, text)
 from ...errors import EvopruneError
 from ...fitness.distributed import check_dask_address
 from ...problems.measures import MEASURES, check_budgets, check_objectives, names, sizes
@@ -76,7 +76,7 @@ class FilterSearchConfig(_Budgets):
     candidate_finetune: int = option(0, "fine-tune every candidate on this many training images (one pass) before "
                                      "scoring it, so the search and its accuracy bound see a proxy of accuracy after "
                                      "fine-tuning (0: off)", nonnegative_int)
-    pop_size: int = option(40, "population size of the evolutionary search", positive_int)
+    pop_size: int = option(40, "population size of the evolutionary search", population_size)
     generations: int = option(30, "generations of the evolutionary search", positive_int)
     eval_batch_size: int = option(250, "batch size of candidate evaluation", positive_int)
     uniform_seeds: int = option(5, "uniform allocations (every layer pruned by the same ratio, ratios spread evenly up "

@@ -3,6 +3,7 @@ method's settings, plus ``evaluate``, ``summary`` and ``list``."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -162,8 +163,28 @@ def _list() -> None:
     print("criteria: " + ", ".join(IMPORTANCES.names()) + " (filters --criterion also takes cluster)")
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, what a batch scheduler sends before it kills a job: handled as Ctrl-C is."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: signals are the host program's business
+        previous = None
+    try:
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args) -> int:
     try:
         if args.command == "evaluate":
             _evaluate_file(args)
@@ -200,9 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evoprune: error:{where} {e.strerror or e}{_resume_hint(args, 'once fixed, continue with')}",
               file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"evoprune: interrupted{_resume_hint(args, 'continue it with')}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print(f"evoprune: {'terminated' if isinstance(e, _Terminated) else 'interrupted'}"
+              f"{_resume_hint(args, 'continue it with')}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(e, _Terminated) else signal.SIGINT)
     return 0
 
 

@@ -74,13 +74,15 @@ def test_a_run_killed_during_its_search_resumes_to_the_same_results(reference):
     assert not (out / "checkpoints").exists()  # a finished run keeps no checkpoints
 
 
-def test_ctrl_c_prints_one_line_exits_130_and_the_run_resumes(reference):
-    out = reference / "interrupted"
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+                         ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_prints_one_line_and_the_run_resumes(reference, sig, code, word):
+    out = reference / word
     proc = start(out, reference / "cache")
-    stop_at_checkpoint(proc, out, signal.SIGINT)
+    stop_at_checkpoint(proc, out, sig)
     err = proc.stderr.read().strip().splitlines()
-    assert proc.returncode == 130
-    assert "Traceback" not in "\n".join(err) and err[-1] == f"evoprune: interrupted; continue it with `evoprune resume {out}`"
+    assert proc.returncode == code
+    assert "Traceback" not in "\n".join(err) and err[-1] == f"evoprune: {word}; continue it with `evoprune resume {out}`"
     assert main(["resume", str(out)]) == 0
     expected = pd.read_csv(reference / "reference" / "pareto.csv").drop(columns=MEASURED["pareto.csv"])
     pd.testing.assert_frame_equal(pd.read_csv(out / "pareto.csv").drop(columns=MEASURED["pareto.csv"]), expected)

@@ -217,7 +217,7 @@ def _run(args) -> int:
         print(f"evoprune: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a full disk, a file removed under the run: not bad input, still one line
-        where = f" {e.filename}" if e.filename else ""
+        where = f" {e.filename}:" if e.filename else ""
         print(f"evoprune: error:{where} {e.strerror or e}{_resume_hint(args, 'once fixed, continue with')}",
               file=sys.stderr)
         return 1

@@ -22,8 +22,10 @@ def atomic_write(path: Path | str, write: Callable[[Path], None]) -> Path:
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:  # a full disk names no file: name the one not written
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise
     return path
 

@@ -37,3 +37,27 @@ def test_a_local_cluster_leaves_the_environment_as_it_was():
     with dask_client("local:1") as client:
         assert len(client.scheduler_info()["workers"]) == 1
     assert dict(os.environ) == before  # later subprocesses keep their thread counts
+
+
+def test_a_worker_killed_mid_search_changes_nothing(tmp_path, mini):
+    """Dask reschedules a lost worker's tasks (the evaluator was sent to every worker): the search
+    ends with the front of a local run."""
+    import os
+    import signal
+
+    cfg = FilterSearchConfig(**SETTINGS, cache_dir=str(tmp_path / "cache"))
+    local = run_filter_search(FilterSearchConfig(**SETTINGS, cache_dir=cfg.cache_dir, race=False), tmp_path / "local")
+    with dask_client("local:2") as own:
+        pids = own.run(os.getpid)  # worker address -> process id
+        killed = []
+
+        def kill_one_worker(algorithm):
+            if algorithm.n_gen == 2 and not killed:
+                victim = sorted(pids)[0]
+                os.kill(pids[victim], signal.SIGKILL)
+                killed.append(victim)
+
+        remote = run_filter_search(cfg, tmp_path / "dask", client=own, callback=kill_one_worker)
+    assert killed
+    pd.testing.assert_frame_equal(remote.pareto.drop(columns=MEASURED), local.pareto.drop(columns=MEASURED))
+    pd.testing.assert_frame_equal(remote.history, local.history)

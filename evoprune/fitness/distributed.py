@@ -78,11 +78,29 @@ def _evaluate_chunk(evaluator, keeps: list[list[torch.Tensor]], n: int | None) -
 class DaskEvaluation:
     """Runs ``evaluator.compute`` for many candidates on the workers of ``client``."""
 
+    ATTEMPTS = 3
+
     def __init__(self, client, evaluator):
-        self.client = client
+        self.client, self.evaluator = client, evaluator
         self.remote = client.scatter(evaluator, broadcast=True, hash=False)
 
     def compute_many(self, keeps: list[list[torch.Tensor]], n: int | None) -> list:
+        """Every candidate's fitness. A worker that dies takes its copy of the evaluator with it, and
+        Dask cancels the tasks that needed that copy: the evaluator is sent again and the batch
+        repeated (scoring is deterministic, so a repeated batch scores the same)."""
+        from concurrent.futures import CancelledError
+
+        distributed = _distributed()
+        for attempt in range(self.ATTEMPTS):
+            try:
+                return self._compute(keeps, n)
+            except (CancelledError, distributed.KilledWorker) as e:
+                lost = e
+                self.remote = self.client.scatter(self.evaluator, broadcast=True, hash=False)
+        raise EvopruneError(f"Dask workers kept failing ({type(lost).__name__}) in {self.ATTEMPTS} attempts at one "
+                            "batch of candidates; check the workers' logs")
+
+    def _compute(self, keeps: list[list[torch.Tensor]], n: int | None) -> list:
         workers = max(1, len(self.client.scheduler_info()["workers"]))
         size = -(-len(keeps) // (2 * workers))  # two chunks per worker: a slow one does not hold the rest up
         chunks = [keeps[i:i + size] for i in range(0, len(keeps), size)]

@@ -30,7 +30,7 @@ def start(out: Path, cache: Path) -> subprocess.Popen:
                              str(cache), *SETTINGS], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def stop_at_checkpoint(proc: subprocess.Popen, out: Path, sig: int, checkpoint: str = "search.pkl") -> None:
+def stop_at_checkpoint(proc: subprocess.Popen, out: Path, sig: int, checkpoint: str = "search.npz") -> None:
     """Send ``sig`` as soon as the run has written ``checkpoint`` (by default: its first generation)."""
     checkpoint = out / "checkpoints" / checkpoint
     deadline = time.monotonic() + 300

@@ -194,7 +194,7 @@ def search(problem: FilterPruningProblem, algorithm: Algorithm, termination, see
            out: Path) -> None:
     """Run pymoo's ask-and-tell loop (as ``minimize`` does, on a copy of ``algorithm``), saving a
     checkpoint after every generation; continue from the last one if ``out`` holds it."""
-    saved = checkpoints.load_search(out, problem)
+    saved = checkpoints.load_search(out, problem, algorithm, termination, seed)
     if saved is None:
         algorithm = copy.deepcopy(algorithm)
         algorithm.setup(problem, termination=copy.deepcopy(termination), seed=seed, verbose=False)

@@ -2,7 +2,8 @@
 physical removal, BatchNorm re-calibration."""
 from .batchnorm import recalibrate_batchnorm, remeasured_batchnorm
 from .importance import (IMPORTANCES, BNScaleImportance, CoupledImportance, FPGMImportance, GroupL2Importance, Importance,
-                         L1Importance, L2Importance, LAMPImportance, TorchPruningImportance, check_criterion,
+                         L1Importance, L2Importance, LAMPImportance, TaylorImportance, TorchPruningImportance,
+                         check_criterion,
                          get_importance)
 from .removal import physically_prune
 from .selection import (SELECTIONS, FilterSelection, Kept, LayerMaskSelection, MaskSelection, RankedSelection,
@@ -11,7 +12,7 @@ from .structure import CoupledTensor, PrunableLayer, PrunableStructure
 from .clustering import ClusterSelection  # noqa: E402  registers "cluster" in SELECTIONS
 
 __all__ = ["IMPORTANCES", "BNScaleImportance", "CoupledImportance", "FPGMImportance", "GroupL2Importance", "Importance",
-           "L1Importance", "L2Importance", "LAMPImportance", "TorchPruningImportance", "check_criterion", "get_importance",
+           "L1Importance", "L2Importance", "LAMPImportance", "TaylorImportance", "TorchPruningImportance", "check_criterion", "get_importance",
            "SELECTIONS", "ClusterSelection", "FilterSelection", "Kept", "LayerMaskSelection", "MaskSelection",
            "RankedSelection", "RatioSelection",
            "format_kept", "kept_mask", "kept_tensors", "parse_kept", "physically_prune", "recalibrate_batchnorm", "remeasured_batchnorm",

@@ -1,16 +1,19 @@
 """Filter-importance criteria: strategy objects that score the filters of each prunable decision
 from its whole coupled group (Torch-Pruning's convention), not only the first convolution's weight.
-Our own criteria read the coupled tensors; Torch-Pruning's (FPGM, LAMP, BatchNorm scale) score the
-dependency group Torch-Pruning builds for the same decision."""
+Our own criteria read the coupled tensors; Torch-Pruning's (FPGM, LAMP, Taylor, BatchNorm scale)
+score the dependency group Torch-Pruning builds for the same decision."""
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 import torch_pruning as tp
 from torch import nn
 
+from ..data.splits import TensorSplit
 from ..errors import EvopruneError
 from ..registry import Registry
 from .structure import CoupledTensor, dependency_graph
@@ -97,14 +100,23 @@ class GroupL2Importance(CoupledImportance):
 
 class TorchPruningImportance(Importance):
     """One of Torch-Pruning's criteria, given the dependency group Torch-Pruning builds for each
-    decision (the decision's convolution and every layer coupled to it)."""
+    decision (the decision's convolution and every layer coupled to it). A criterion that reads
+    gradients (``gradients``) gets those of the cross-entropy on the first ``GRADIENT_IMAGES``
+    of ``train``, computed on a copy of the model."""
 
     needs = ""  # what a layer needs for the criterion to score it, said when one has not
+    gradients = False
+    GRADIENT_IMAGES = 1024
+
+    def __init__(self, train: TensorSplit | None = None):
+        self.train = train
 
     def criterion(self) -> tp.importance.Importance:
         raise NotImplementedError
 
     def layer_scores(self, model, structure, state):
+        if self.gradients:
+            model = self._with_gradients(model)
         graph = dependency_graph(model, structure.input_shape)
         modules = dict(model.named_modules())
         criterion = self.criterion()
@@ -117,6 +129,24 @@ class TorchPruningImportance(Importance):
                 raise EvopruneError(f"importance criterion {self.name!r} cannot score layer {layer.name!r}{self.needs}")
             scores.append(found.detach().double().cpu())
         return scores
+
+    def _with_gradients(self, model: nn.Module) -> nn.Module:
+        if self.train is None:
+            raise EvopruneError(f"importance criterion {self.name!r} needs training images for its gradients")
+        model = copy.deepcopy(model).eval()  # BatchNorm statistics as trained
+        model.zero_grad()
+        device = next(model.parameters()).device
+        batches = ((self.train.x[i:i + 256], self.train.y[i:i + 256]) for i in range(0, len(self.train), 256)) \
+            if isinstance(self.train, TensorSplit) else self.train.batches()  # a streamed split
+        seen = 0
+        with torch.enable_grad():
+            for x, y in batches:
+                x, y = x[:self.GRADIENT_IMAGES - seen].to(device), y[:self.GRADIENT_IMAGES - seen].to(device)
+                (F.cross_entropy(model(x), y, reduction="sum") / self.GRADIENT_IMAGES).backward()
+                seen += len(y)
+                if seen >= self.GRADIENT_IMAGES:
+                    break
+        return model
 
 
 @IMPORTANCES.register("fpgm")
@@ -141,6 +171,18 @@ class LAMPImportance(TorchPruningImportance):
         return tp.importance.LAMPImportance()
 
 
+@IMPORTANCES.register("taylor")
+class TaylorImportance(TorchPruningImportance):
+    """First-order Taylor expansion of the loss (Molchanov et al. 2019): |weight x gradient| summed
+    over the group, the gradients of the cross-entropy on training images."""
+
+    name = "taylor"
+    gradients = True
+
+    def criterion(self):
+        return tp.importance.GroupTaylorImportance()
+
+
 @IMPORTANCES.register("bn-scale")
 class BNScaleImportance(TorchPruningImportance):
     """The magnitude of the BatchNorm scale after each filter (Liu et al. 2017, Network Slimming)."""
@@ -152,11 +194,17 @@ class BNScaleImportance(TorchPruningImportance):
         return tp.importance.BNScaleImportance()
 
 
-def get_importance(criterion: str | Importance) -> Importance:
-    return criterion if isinstance(criterion, Importance) else IMPORTANCES.get(criterion)()
+def get_importance(criterion: str | Importance, train: TensorSplit | None = None) -> Importance:
+    """The criterion named ``criterion``; ``train``: the training images of the criteria that need
+    them (gradients), ignored by the others."""
+    if isinstance(criterion, Importance):
+        return criterion
+    factory = IMPORTANCES.get(criterion)
+    return factory(train) if isinstance(factory, type) and issubclass(factory, TorchPruningImportance) else factory()
 
 
-def check_criterion(criterion: str | Importance, model: nn.Module, structure: PrunableStructure) -> None:
+def check_criterion(criterion: str | Importance, model: nn.Module, structure: PrunableStructure,
+                    train: TensorSplit | None = None) -> None:
     """Refuse, before any training, a criterion that cannot score every layer of ``model`` (it is
     scored once here: cheap next to a search)."""
-    get_importance(criterion).layer_scores(model, structure, model.state_dict())
+    get_importance(criterion, train).layer_scores(model, structure, model.state_dict())

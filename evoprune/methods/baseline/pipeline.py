@@ -15,7 +15,7 @@ from ...fitness import count_flops, count_params, latency_ms
 from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import FilterPruningProblem
-from ...pruning import PrunableStructure, RatioSelection, check_criterion, format_kept
+from ...pruning import PrunableStructure, RatioSelection, check_criterion, format_kept, get_importance
 from ...pruning.allocation import global_ranking, uniform, within_budget
 from ...runs import Result, fine_tune, refusal_leaves_nothing, start_run, timed
 from ...train import evaluate
@@ -28,7 +28,7 @@ ALLOCATIONS = {"uniform": uniform, "global": global_ranking}  # the rules of con
 def _check_inputs(cfg: BaselineConfig):
     def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
         structure = PrunableStructure(model, data.input_shape, cfg.ignore)  # rejects a model with nothing to prune
-        check_criterion(cfg.criterion, model, structure)
+        check_criterion(cfg.criterion, model, structure, data.train)
         return structure
     return check
 
@@ -48,7 +48,7 @@ def run_baseline(cfg: BaselineConfig, out: str | Path, model: nn.Module | None =
     # the problem measures every network as a search would (sizes, slicing), never scores one here
     problem = FilterPruningProblem(model, data.val, max_drop=1.0, structure=setup.checked,
                                    objectives=(cfg.measure, "error"),
-                                   selection=RatioSelection(cfg.criterion, cfg.max_ratio))
+                                   selection=RatioSelection(get_importance(cfg.criterion, data.train), cfg.max_ratio))
     base = base_metrics(model, problem, data)
     write_json(out / "base.json", base)
     save_pruned(out / "base_model.pt", model, arch, setup.meta(role="base", **base))

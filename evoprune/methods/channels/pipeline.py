@@ -27,7 +27,7 @@ from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import FilterPruningProblem, channel_selection_problem
 from ...problems.filter_pruning import check_screen
-from ...pruning import PrunableStructure, check_criterion, format_kept
+from ...pruning import PrunableStructure, check_criterion, format_kept, get_importance
 from ...runs import Result, fine_tune, refusal_leaves_nothing, start_run, timed
 from ...train import evaluate
 from .config import ChannelSelectionConfig
@@ -63,7 +63,7 @@ def _check_inputs(cfg: ChannelSelectionConfig):
     def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
         check_screen(cfg.screen, len(data.val))
         structure = PrunableStructure(model, data.input_shape, cfg.ignore)  # rejects a model with nothing to prune
-        check_criterion(cfg.criterion, model, structure)
+        check_criterion(cfg.criterion, model, structure, data.train)
         return structure
     return check
 
@@ -72,7 +72,8 @@ def layer_sensitivity(model: nn.Module, data: DatasetSplits, cfg: ChannelSelecti
                       structure: PrunableStructure) -> pd.DataFrame:
     """Each prunable layer alone loses its weakest ``sensitivity_ratio`` of filters: the
     validation-accuracy drop, and the search order (0 = least sensitive, searched first)."""
-    scan = FilterPruningProblem(model, data.val, max_ratio=cfg.sensitivity_ratio, criterion=cfg.criterion,
+    scan = FilterPruningProblem(model, data.val, max_ratio=cfg.sensitivity_ratio,
+                                criterion=get_importance(cfg.criterion, data.train),
                                 structure=structure, batch_size=cfg.eval_batch_size)
     n = len(structure.layers)
     alone = [scan.keep([cfg.sensitivity_ratio if j == i else 0.0 for j in range(n)]) for i in range(n)]
@@ -123,7 +124,8 @@ def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module 
         t0 = time.perf_counter()
         # rebuilt on the current network: the previous layers are already physically pruned
         problem = channel_selection_problem(model, data.val, name, cfg.max_drop, screen=cfg.screen,
-                                            criterion=cfg.criterion, batch_size=cfg.eval_batch_size)
+                                            criterion=get_importance(cfg.criterion, data.train),
+                                            batch_size=cfg.eval_batch_size)
         recorder = LayerHistory(step, name, callback)
         res = minimize(problem, copy.deepcopy(algorithm) if algorithm is not None
                        else default_ga(problem, cfg.pop_size, cfg.seed + step),

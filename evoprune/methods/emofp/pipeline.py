@@ -30,7 +30,8 @@ from ...problems import FilterPruningProblem
 from ...problems.filter_pruning import check_screen
 from ...problems.measures import MEASURES, column
 from ...problems.sampling import UniformSeeds, evenly_spaced_ratios
-from ...pruning import ClusterSelection, PrunableStructure, RatioSelection, check_criterion, format_kept, parse_kept
+from ...pruning import (ClusterSelection, PrunableStructure, RatioSelection, check_criterion, format_kept,
+                        get_importance, parse_kept)
 from ...runs import BaseSetup, Result, fine_tune, refusal_leaves_nothing, start_run, timed, warn
 from ...select import non_dominated, uniform_along_front
 from ...train import evaluate
@@ -93,7 +94,7 @@ def _check_inputs(cfg: FilterSearchConfig):
                 raise EvopruneError(f"{name} {getattr(cfg, name)} is more than the {len(data.train)} training images")
         structure = PrunableStructure(model, data.input_shape, cfg.ignore)  # rejects a model with nothing to prune
         if cfg.criterion != "cluster":
-            check_criterion(cfg.criterion, model, structure)
+            check_criterion(cfg.criterion, model, structure, data.train)
         return structure
     return check
 
@@ -155,7 +156,7 @@ def build_problem(cfg: FilterSearchConfig, setup: BaseSetup, client=None) -> Fil
     (or clustering) which; candidates are scored as ``cfg`` says."""
     data = setup.data
     selection = (ClusterSelection(cfg.max_ratio, seed=cfg.seed) if cfg.criterion == "cluster"
-                 else RatioSelection(cfg.criterion, cfg.max_ratio))
+                 else RatioSelection(get_importance(cfg.criterion, data.train), cfg.max_ratio))
     return FilterPruningProblem(setup.model, data.val, max_drop=cfg.max_drop, selection=selection,
                                 structure=setup.checked, batch_size=cfg.eval_batch_size,
                                 objectives=tuple(cfg.objectives), screen=cfg.screen, race=cfg.racing(client),

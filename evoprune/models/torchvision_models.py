@@ -25,4 +25,10 @@ def torchvision_model(name: str, num_classes: int = 10, in_channels: int = 3) ->
                             "by torchvision.models.list_models(module=torchvision.models))")
     if in_channels != 3:
         raise EvopruneError(f"torchvision:{name} takes 3-channel images, the data have {in_channels} channel(s)")
-    return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+    # GoogLeNet's and Inception's auxiliary heads: extra outputs in training mode only, which the
+    # training loop does not read and the pruning cannot follow (the forward pass in eval mode skips them)
+    extra = {"aux_logits": False} if name in AUXILIARY_HEADS else {}
+    return torchvision.models.get_model(name, weights=None, num_classes=num_classes, **extra)
+
+
+AUXILIARY_HEADS = ("googlenet", "inception_v3")

@@ -2,9 +2,9 @@
 DependencyGraph, and the slicing of a state dict to the kept filters (no model copy)."""
 from __future__ import annotations
 
-import math
-
 import copy
+import math
+import traceback
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -107,6 +107,13 @@ def dependency_graph(model: nn.Module, input_shape: tuple[int, ...]) -> tp.Depen
         with torch.enable_grad():  # Torch-Pruning traces through autograd
             return tp.DependencyGraph().build_dependency(model, torch.zeros(1, *input_shape, device=device_of(model)),
                                                          verbose=False)
+    except EvopruneError:
+        raise
+    except Exception as e:  # an operation Torch-Pruning cannot map (e.g. a channel shuffle's reshape)
+        where = traceback.extract_tb(e.__traceback__)[-1]
+        raise EvopruneError(f"Torch-Pruning cannot trace which layers of this model are coupled ({type(e).__name__} in "
+                            f"its {where.name}), and filter pruning needs that; this architecture cannot be pruned "
+                            "here") from None
     finally:
         model.train(was_training)
 
@@ -139,6 +146,12 @@ class PrunableStructure:
         # depthwise as built: a depthwise layer cut to one channel looks like an ordinary convolution
         self.depthwise = {names[m] for m in convs if is_depthwise(m)}
         self.resized: set[str] = set()  # every sliced layer: its sizes follow its tensors per candidate
+        unreached = [names[m] for m in convs if m not in graph.module2node and names[m] not in ignored]
+        if unreached:
+            raise EvopruneError(f"convolution {unreached[0]!r} is not reached by the model's forward pass in eval mode "
+                                "(an auxiliary head used in training only?); build the model without it, or name it "
+                                "in --ignore if it is never used")
+        convs = [m for m in convs if m in graph.module2node]
         outputs = [m for m in convs if not graph.module2node[m].outputs]
         self.layers: list[PrunableLayer] = []
         self._slices: dict[tuple[str, int], list[_Slice]] = defaultdict(list)

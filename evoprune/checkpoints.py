@@ -12,6 +12,7 @@ from ``config.json``.
 """
 from __future__ import annotations
 
+import copy
 import json
 import random
 import shutil
@@ -29,6 +30,8 @@ from .scoring import Score
 
 FOLDER = "checkpoints"
 SEARCH = "search.npz"
+BIT_GENERATORS = {g.__name__: g for g in (np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937, np.random.Philox,
+                                          np.random.SFC64)}
 
 
 def folder(out: Path) -> Path:
@@ -81,8 +84,6 @@ def load_search(out: Path, problem, algorithm, termination, seed: int) -> tuple[
         state = _decode(json.loads(arrays.pop("state").tobytes()), arrays)
     except Exception as e:  # a checkpoint is written atomically: this one was damaged afterwards
         raise EvopruneError(f"{path} is damaged ({type(e).__name__}); delete it to restart the search") from None
-    import copy
-
     algorithm = copy.deepcopy(algorithm)
     algorithm.setup(problem, termination=copy.deepcopy(termination), seed=seed, verbose=False)
     _restore_object(algorithm, state["algorithm"])
@@ -193,7 +194,7 @@ def _decode(value, arrays: dict):
         return torch.from_numpy(arrays[content].copy())
     if tag == "__generator__":
         state = _decode(content, arrays)
-        generator = np.random.Generator(getattr(np.random, state["bit_generator"])())
+        generator = np.random.Generator(BIT_GENERATORS[state["bit_generator"]]())
         generator.bit_generator.state = state
         return generator
     if tag == "__score__":

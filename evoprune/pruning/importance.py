@@ -111,8 +111,9 @@ class TorchPruningImportance(Importance):
     def __init__(self, train: TensorSplit | None = None):
         self.train = train
 
+    @abstractmethod
     def criterion(self) -> tp.importance.Importance:
-        raise NotImplementedError
+        """A fresh Torch-Pruning importance object."""
 
     def layer_scores(self, model, structure, state):
         if self.gradients:

@@ -116,11 +116,11 @@ class ClusterSelection(RatioSelection):
     """
 
     def __init__(self, max_ratio: float = 0.95, seed: int = 0, code_size: int = 8, steps: int = 200,
-                 n_init: int = 4):
+                 n_init: int = 4, round_to: int = 1):
         for name, value in (("code_size", code_size), ("steps", steps), ("n_init", n_init)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise EvopruneError(f"{name} must be a positive integer, got {value!r}")
-        super().__init__("l1", max_ratio)
+        super().__init__("l1", max_ratio, round_to)
         self.seed, self.code_size, self.steps, self.n_init = seed, code_size, steps, n_init
         self._clusters: dict[tuple[int, int], Clustering] = {}
 

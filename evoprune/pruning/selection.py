@@ -96,25 +96,42 @@ class RankedSelection(FilterSelection):
 @SELECTIONS.register("ratio")
 class RatioSelection(RankedSelection):
     """EMOFP's decoding: x[i] in [0, max_ratio] is the fraction of filters removed from layer i;
-    the layer keeps round(C * (1 - x[i])) filters (at least one), the most important ones."""
+    the layer keeps round(C * (1 - x[i])) filters (at least one), the most important ones.
+    ``round_to``: every layer keeps a multiple of it (the nearest, at least one multiple) or all its
+    filters, channel counts the hardware likes (Torch-Pruning's ``round_to``)."""
 
-    def __init__(self, criterion: str | Importance = "l1", max_ratio: float = 0.95):
+    def __init__(self, criterion: str | Importance = "l1", max_ratio: float = 0.95, round_to: int = 1):
         if not 0 <= max_ratio < 1:
             raise EvopruneError(f"max_ratio {max_ratio:g} is outside [0, 1)")
+        if isinstance(round_to, bool) or not isinstance(round_to, (int, np.integer)) or round_to < 1:
+            raise EvopruneError(f"round_to must be a positive integer, got {round_to!r}")
         super().__init__(criterion)
-        self.max_ratio = max_ratio
+        self.max_ratio, self.round_to = max_ratio, int(round_to)
 
     def bounds(self):
         n = len(self.channels)
         return n, np.zeros(n), np.full(n, self.max_ratio)
 
     def counts(self, ratios: Sequence[float]) -> tuple[int, ...]:
-        """Filters kept per layer: round(C * (1 - ratio)), never fewer than one."""
+        """Filters kept per layer: round(C * (1 - ratio)), never fewer than one, then ``rounded``."""
         r = check_ratios(ratios, len(self.channels))
-        return tuple(int(k) for k in np.maximum(1, np.rint(self.channels * (1.0 - r))))
+        return self.rounded(np.maximum(1, np.rint(self.channels * (1.0 - r))))
+
+    def rounded(self, counts: Sequence[int]) -> tuple[int, ...]:
+        """``counts`` to the nearest multiple of ``round_to`` (at least one multiple), or all of a
+        layer's filters when that is nearer or the layer has fewer."""
+        n = self.round_to
+        if n == 1:
+            return tuple(int(k) for k in counts)
+        multiples = np.maximum(n, np.rint(np.asarray(counts) / n) * n)
+        whole = (multiples >= self.channels) | (self.channels - np.asarray(counts) < np.abs(multiples - counts))
+        return tuple(int(k) for k in np.where(whole, self.channels, multiples))
 
     def keep(self, x):
         return self.top(self.counts(x))
+
+    def top(self, counts: Sequence[int]) -> Kept:
+        return super().top(self.rounded(counts))
 
 
 @SELECTIONS.register("mask")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import FilterFineTuneConfig, choice, fractions, importance_criterion, option, ratio
+from ...config import FilterFineTuneConfig, choice, fractions, importance_criterion, option, positive_int, ratio
 
 RULES = ("uniform", "global")
 MEASURED = ("filters", "flops", "params")  # sizes a budget can bound without timing anything
@@ -22,3 +22,5 @@ class BaselineConfig(FilterFineTuneConfig):
                                         fractions("of the base model kept", "0.5,0.25"), kind=str)
     criterion: str = option("l1", "filter importance criterion (see `evoprune list`)", importance_criterion)
     max_ratio: float = option(0.9, "largest fraction of filters removed from one layer, in [0, 1)", ratio)
+    round_to: int = option(1, "every layer keeps a multiple of this many filters, or all of them: channel counts "
+                           "the hardware likes (8 or 16 for most accelerators)", positive_int)

@@ -48,7 +48,8 @@ def run_baseline(cfg: BaselineConfig, out: str | Path, model: nn.Module | None =
     # the problem measures every network as a search would (sizes, slicing), never scores one here
     problem = FilterPruningProblem(model, data.val, max_drop=1.0, structure=setup.checked,
                                    objectives=(cfg.measure, "error"),
-                                   selection=RatioSelection(get_importance(cfg.criterion, data.train), cfg.max_ratio))
+                                   selection=RatioSelection(get_importance(cfg.criterion, data.train), cfg.max_ratio,
+                                                            cfg.round_to))
     base = base_metrics(model, problem, data)
     write_json(out / "base.json", base)
     save_pruned(out / "base_model.pt", model, arch, setup.meta(role="base", **base))

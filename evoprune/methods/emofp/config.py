@@ -58,6 +58,8 @@ class FilterSearchConfig(_Budgets):
     criterion: str = option("l1", "filter importance criterion (see `evoprune list`), or cluster: keep the filter "
                             "nearest each k-means centroid of learned filter features", _criterion)
     max_ratio: float = option(0.95, "largest fraction of filters removed from one layer, in [0, 1)", ratio)
+    round_to: int = option(1, "every layer keeps a multiple of this many filters, or all of them: channel counts "
+                           "the hardware likes (8 or 16 for most accelerators)", positive_int)
     max_drop: float = option(0.05, "largest allowed validation-accuracy drop of a candidate, as a fraction "
                              "(0.05 = 5 points)", accuracy_drop)
     objectives: tuple[str, ...] = option(("filters", "error"), "comma-separated objectives, all minimised: error "

@@ -155,8 +155,8 @@ def build_problem(cfg: FilterSearchConfig, setup: BaseSetup, client=None) -> Fil
     """The run's pymoo Problem: NSGA-II decides how many filters each layer keeps, the criterion
     (or clustering) which; candidates are scored as ``cfg`` says."""
     data = setup.data
-    selection = (ClusterSelection(cfg.max_ratio, seed=cfg.seed) if cfg.criterion == "cluster"
-                 else RatioSelection(get_importance(cfg.criterion, data.train), cfg.max_ratio))
+    selection = (ClusterSelection(cfg.max_ratio, seed=cfg.seed, round_to=cfg.round_to) if cfg.criterion == "cluster"
+                 else RatioSelection(get_importance(cfg.criterion, data.train), cfg.max_ratio, cfg.round_to))
     return FilterPruningProblem(setup.model, data.val, max_drop=cfg.max_drop, selection=selection,
                                 structure=setup.checked, batch_size=cfg.eval_batch_size,
                                 objectives=tuple(cfg.objectives), screen=cfg.screen, race=cfg.racing(client),

@@ -13,7 +13,7 @@ from evoprune.pruning import PrunableStructure, RatioSelection, kept_tensors, ph
 from conftest import randomise_batchnorm
 
 FAMILIES = ["vgg16", "resnet20", "alexnet-cifar", "mobilenetv2-cifar", "torchvision:resnet18",
-            "torchvision:mobilenet_v2"]
+            "torchvision:mobilenet_v2", "timm:resnet18", "timm:mobilenetv3_small_050", "timm:efficientnet_b0"]
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -79,3 +79,7 @@ def test_too_small_images_say_what_the_model_takes():
         build_model("torchvision:resnet18", in_channels=1)
     with pytest.raises(EvopruneError, match="torchvision has no classification model 'resnet7'"):
         build_model("torchvision:resnet7")
+    with pytest.raises(EvopruneError, match=r"timm has no model 'resnet7' \(closest: "):
+        build_model("timm:resnet7")
+    # timm takes the data's channel count: a 1-channel timm network for Fashion-MNIST
+    assert build_model("timm:resnet18", num_classes=10, in_channels=1)(torch.zeros(2, 1, 28, 28)).shape == (2, 10)

@@ -8,8 +8,8 @@ from evoprune.models import MODELS, build_model, check_input_shape
 
 def test_registry_holds_the_documented_models():
     assert MODELS.names() == ["alexnet-cifar", "conv1", "conv2", "conv3", "conv4", "lenet300", "lenet5",
-                              "mobilenetv2-cifar", "mobilenetv2-cifar-0.5", "resnet20", "resnet56", "torchvision:NAME",
-                              "vgg16"]
+                              "mobilenetv2-cifar", "mobilenetv2-cifar-0.5", "resnet20", "resnet56", "timm:NAME",
+                              "torchvision:NAME", "vgg16"]
 
 
 @pytest.mark.parametrize("name", ["lenet300", "lenet5", "conv1", "conv2", "conv3", "conv4"])

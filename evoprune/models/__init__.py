@@ -1,5 +1,5 @@
-"""Model registry (MNIST nets, CIFAR nets, ``torchvision:NAME``) and pruned-model files."""
-from . import cifar, mnist, torchvision_models  # noqa: F401  (register the architectures)
+"""Model registry (MNIST nets, CIFAR nets, ``torchvision:NAME``, ``timm:NAME``) and pruned-model files."""
+from . import cifar, mnist, timm_models, torchvision_models  # noqa: F401  (register the architectures)
 from .registry import MODELS, build_model, check_input_shape
 from .saving import load_pruned, save_pruned
 

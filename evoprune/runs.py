@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
 import pymoo
 import torch
 import torch_pruning
@@ -26,8 +27,9 @@ from .data import DatasetSplits, TensorSplit, load_dataset
 from .devices import resolve_device
 from .errors import EvopruneError
 from .fingerprints import data_fingerprint, weights_fingerprint
-from .io import save_torch, write_json
-from .models import build_model, check_input_shape
+from .fitness.measure import layer_costs
+from .io import save_torch, write_csv, write_json
+from .models import build_model, check_input_shape, load_pruned
 from .models.checkpoint import load_checkpoint
 from .train import TrainConfig, base_cache_key, evaluate, fit, load_state, partial_training, train_cached
 
@@ -115,6 +117,22 @@ class BaseSetup:
     checked: Any = None
     timings: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)  # where the data came from, as recorded in config.json
+
+    def write_layer_table(self, out: Path) -> pd.DataFrame:
+        """``layer_costs.csv``: per convolution and linear layer, output channels, parameters and FLOPs of
+        the base model and of every pruned model saved in ``out`` (as NNCF's statistics show them)."""
+        files = {"base": out / "base_model.pt", **{p.stem: p for p in sorted((out / "models").glob("*.pt"))}}
+        if (out / "pruned_model.pt").is_file():
+            files["pruned_model"] = out / "pruned_model.pt"
+        rows = []
+        for label, path in files.items():
+            # a user model is rebuilt from an instance of its architecture, which loading resizes
+            model = load_pruned(path, None if self.arch is not None else copy.deepcopy(self.model))
+            for layer, (channels, params, flops) in layer_costs(model, self.data.input_shape).items():
+                rows.append({"model": label, "layer": layer, "channels": channels, "params": params, "flops": flops})
+        table = pd.DataFrame(rows)
+        write_csv(out / "layer_costs.csv", table)
+        return table
 
     def meta(self, **extra) -> dict:
         """What every saved model file records besides its weights: its data source, and ``extra``

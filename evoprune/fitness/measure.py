@@ -31,6 +31,19 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...], state: dict[str,
     return int(counter.get_total_flops())
 
 
+def layer_costs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, tuple[int, int, int]]:
+    """Per convolution and linear layer: output channels, parameters and FLOPs of one forward pass
+    on one input (torch's counter, as ``count_flops``)."""
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model.eval()
+        model(torch.zeros(1, *input_shape, device=device_of(model)))
+    flops = {name.partition(".")[2]: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
+    return {name: (m.out_channels if isinstance(m, nn.Conv2d) else m.out_features,
+                   sum(p.numel() for p in m.parameters(recurse=False)), int(flops.get(name, 0)))
+            for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+
+
 def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch_size: int = 256, min_run_time: float = 1.0,
                state: dict[str, torch.Tensor] | None = None) -> float:
     """Median wall time of one forward pass over a batch on ``model``'s device, in milliseconds; of

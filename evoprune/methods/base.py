@@ -91,10 +91,23 @@ def run_method(run_dir: str | Path) -> Method:
 
 def summary(run_dir: str | Path) -> str:
     try:
-        return run_method(run_dir).summary(Path(run_dir))
+        return run_method(run_dir).summary(Path(run_dir)) + layer_text(Path(run_dir))
     except KeyError as e:  # a run file edited or written by another version
         key = e.args[0] if e.args and isinstance(e.args[0], str) and len(e.args[0]) < 80 else "a key or column"
         raise EvopruneError(f"a file of the run in {run_dir} is damaged: it lacks {key}") from None
+
+
+def layer_text(run_dir: Path) -> str:
+    """The output channels of every layer some saved model prunes, per model (``layer_costs.csv``)."""
+    if not (run_dir / "layer_costs.csv").is_file():
+        return ""
+    rows = pd.read_csv(run_dir / "layer_costs.csv", dtype={"layer": str})
+    table = rows.pivot(index="layer", columns="model", values="channels")
+    order = list(dict.fromkeys(rows["layer"]))
+    pruned = table.loc[[layer for layer in order if table.loc[layer].nunique() > 1]]
+    columns = ["base", *[c for c in pruned.columns if c != "base"]]
+    return "\nchannels per pruned layer (layer_costs.csv also has parameters and FLOPs):\n" + \
+        pruned[columns].to_string()
 
 
 def resume(run_dir: str | Path, **api) -> Any:

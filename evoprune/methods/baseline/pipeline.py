@@ -82,6 +82,7 @@ def run_baseline(cfg: BaselineConfig, out: str | Path, model: nn.Module | None =
                                                    kept=[list(k) for k in kept]))
         write_csv(out / "results.csv", pd.DataFrame(rows))  # each model on disk as soon as it is done
     write_json(out / "timings.json", timings)
+    setup.write_layer_table(out)
     checkpoints.finish(out)
     write_figures(out)
     return Result(out, base, {"results": pd.DataFrame(rows)}, timings)

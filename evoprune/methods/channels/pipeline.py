@@ -165,6 +165,7 @@ def run_channels(cfg: ChannelSelectionConfig, out: str | Path, model: nn.Module 
                                                                  kept=layers["kept"].tolist()))
     write_json(out / "result.json", result)
     write_json(out / "timings.json", timings)
+    setup.write_layer_table(out)
     checkpoints.finish(out)
     write_figures(out)
     return Result(out, base, {"sensitivity": sensitivity, "layers": layers, "history": history}, timings,

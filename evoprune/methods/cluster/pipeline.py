@@ -69,6 +69,7 @@ def run_cluster(cfg: ClusterConfig, out: str | Path, model: nn.Module | None = N
         write_csv(out / "results.csv", pd.DataFrame(rows))  # each model on disk as soon as it is done
     results = pd.DataFrame(rows)
     write_json(out / "timings.json", timings)
+    setup.write_layer_table(out)
     checkpoints.finish(out)
     write_figures(out)
     return Result(out, base, {"results": results}, timings)

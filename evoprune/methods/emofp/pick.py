@@ -85,6 +85,7 @@ def pick(run_dir: str | Path, by: str, value=None, model: nn.Module | None = Non
     if row not in set(finetuned["pareto_row"]):
         setup = _reopen(run_dir, run["config"], cfg, model, data)
         finetuned = finetune_selected(run["pareto"].loc[[row]], build_problem(cfg, setup), setup, cfg, run_dir)
+        setup.write_layer_table(run_dir)
     return finetuned.set_index("pareto_row").loc[row]
 
 

@@ -147,6 +147,7 @@ def run_filter_search(cfg: FilterSearchConfig, out: str | Path, model: nn.Module
     timings["evaluations_computed"] = problem.evaluator.computed
     write_json(out / "timings.json", timings)
     write_figures(out)
+    setup.write_layer_table(out)
     checkpoints.finish(out)
     return Result(out, base, {"pareto": pareto, "finetuned": finetuned, "history": history}, timings)
 

@@ -13,9 +13,9 @@ For each network and seed, at each budget (fraction of the base's FLOPs removed)
             scored (split evenly over the budgets); the fittest of each budget, as many as the
             search scored at the second fidelity, are scored there, and the best is kept
   emofp     NSGA-II over per-layer ratios with objectives (FLOPs, validation error), FLOPs budget of
-            the least pruned budget (one search per seed serves every budget), then, budget by
-            budget, --refine-generations more at the second fidelity within the budget, started
-            from its baseline networks and its --refine-seeds fittest searched networks
+            the least pruned budget, then --refine-generations more at the second fidelity, started
+            from every baseline network and the --refine-seeds fittest searched networks per
+            budget; one search per seed serves every budget
 
 The fitness is the validation accuracy of the sliced network after its BatchNorm statistics are
 re-measured on a few hundred training images (EagleEye's adaptive BN), on the first --search-val
@@ -132,16 +132,14 @@ class Cells:
         return [json.loads(p.read_text()) for p in sorted(self.root.glob("*/finetune-*.json"))]
 
 
-def new_problem(model, data, args, short_training: ShortTraining | None = None,
-                budget: float | None = None) -> FilterPruningProblem:
+def new_problem(model, data, args, short_training: ShortTraining | None = None) -> FilterPruningProblem:
     """The fitness every method's networks are scored with: validation accuracy of the sliced network
     on the first ``search_val`` images after re-measuring BatchNorm on ``bn_images`` training images
-    (and after ``short_training``, if given); FLOPs as the size; ``budget`` (fraction of FLOPs
-    removed; default: the least pruned budget) as a constraint."""
+    (and after ``short_training``, if given); FLOPs as the size; the least pruned budget as a constraint."""
     return FilterPruningProblem(model, data.val.subset(args.search_val), max_drop=1.0, objectives=("flops", "error"),
                                 selection=RatioSelection("l1", args.max_ratio), race=True, keep_dominated=1,
                                 calibration=data.train.subset(args.bn_images), short_training=short_training,
-                                budgets={"flops": 1 - (min(args.budgets) if budget is None else budget)})
+                                budgets={"flops": 1 - min(args.budgets)})
 
 
 def flops_fraction(problem: FilterPruningProblem):
@@ -156,9 +154,9 @@ def baseline_networks(problem: FilterPruningProblem, args) -> dict[str, dict[flo
 
 
 def emofp_cell(model, data, args, seed: int, baselines: dict, earlier: dict | None) -> dict:
-    """One seeded search serving every budget: NSGA-II on the fitness alone, then, per budget,
-    ``refine_generations`` generations more on the second fidelity within that budget (``refine``).
-    The method's network at a budget is the best at the second fidelity that no baseline made.
+    """One seeded search in two fidelities serving every budget: NSGA-II on the fitness alone, then
+    ``refine_generations`` generations more on the second fidelity (``refine``). Per budget the
+    method's network is the best at the second fidelity within it that no baseline made.
     ``earlier``: this seed's cell from before, whose first search is resumed, finished, from its
     checkpoint: its time is counted."""
     start = time.perf_counter()
@@ -172,17 +170,18 @@ def emofp_cell(model, data, args, seed: int, baselines: dict, earlier: dict | No
     size = flops_fraction(problem)
     taken = {kept for rule in baselines.values() for kept in rule.values() if kept is not None}
     fittest = sorted((f[1], kept) for kept, f in problem.feasible_networks() if kept not in taken)
-    chosen, short_evaluated = {}, 0
+    starts = [*sorted(taken)]
     for b in args.budgets:
-        rules = [rule[b] for rule in baselines.values() if rule[b] is not None]
-        starts = rules + [kept for _, kept in fittest if size(kept) <= 1 - b + 1e-12][:args.refine_seeds]
-        judge = short_problem(model, data, args, b)
-        refine(judge, list(dict.fromkeys(starts)), args, seed,
-               work / "refine-{}-{}-{}-{}".format(*refine_settings(args)) / f"b{round(100 * b)}")
-        short = sorted((f[1], kept) for kept, f in judge.feasible_networks() if kept not in taken)
-        chosen[str(b)] = None if not short else {"kept": format_kept(short[0][1]), "short_fitness": 1 - short[0][0],
-                                                 "fitness": problem.fitness(short[0][1]).accuracy}
-        short_evaluated += len((set(judge.evaluator.cache) | set(judge.raced)) - taken)
+        starts += [kept for _, kept in fittest if size(kept) <= 1 - b + 1e-12][:args.refine_seeds]
+    judge = short_problem(model, data, args)
+    refine(judge, list(dict.fromkeys(starts)), args, seed, work / "refine-{}-{}-{}".format(*refine_settings(args)))
+    short = sorted((f[1], kept) for kept, f in judge.feasible_networks() if kept not in taken)
+    chosen = {}
+    for b in args.budgets:
+        within = [(err, kept) for err, kept in short if size(kept) <= 1 - b + 1e-12]
+        chosen[str(b)] = None if not within else {"kept": format_kept(within[0][1]), "short_fitness": 1 - within[0][0],
+                                                  "fitness": problem.fitness(within[0][1]).accuracy}
+    short_evaluated = len((set(judge.evaluator.cache) | set(judge.raced)) - taken)
     return {"networks": chosen, "evaluated": len(problem.evaluator.cache) + len(problem.raced),
             "full_evaluations": problem.evaluator.computed, "short_evaluated": short_evaluated,
             "refine": refine_settings(args), "search_seconds": search_seconds,
@@ -190,12 +189,12 @@ def emofp_cell(model, data, args, seed: int, baselines: dict, earlier: dict | No
 
 
 def refine(judge: FilterPruningProblem, starts: list[tuple], args, seed: int, work: Path) -> None:
-    """NSGA-II at the second fidelity within one budget (``judge``), ``refine_generations``
-    generations after the first, whose population is ``starts``: the baseline networks and the
-    fittest searched networks of the budget. The first search's fitness ranks networks at >= 75 %
-    of FLOPs removed by how little pruning damaged them rather than by how well they recover
-    (``fitness_fidelity.py``): the second fidelity is too dear to search with from the start, so it
-    refines, budget by budget, where the first search and the rules point."""
+    """NSGA-II at the second fidelity (``judge``), ``refine_generations`` generations after the
+    first, whose population is ``starts``: every baseline network and the fittest searched networks
+    of each budget. The first search's fitness ranks networks at >= 75 % of FLOPs removed by how
+    little pruning damaged them rather than by how well they recover (``fitness_fidelity.py``):
+    the second fidelity is too dear to search with from the start, so it refines where the first
+    search and the rules point."""
     x = np.array([ratios_of(kept, judge.channels, args.max_ratio) for kept in starts])
     algorithm = NSGA2(pop_size=len(starts), sampling=x,
                       eliminate_duplicates=DefaultDuplicateElimination(epsilon=0.5, func=judge.networks_of))
@@ -208,15 +207,14 @@ def ratios_of(kept: tuple, channels: tuple[int, ...], max_ratio: float) -> np.nd
 
 
 def refine_settings(args) -> list:
-    return [args.refine_seeds, args.refine_generations, args.short_images, "per-budget"]
+    return [args.refine_seeds, args.refine_generations, args.short_images]
 
 
-def short_problem(model, data, args, budget: float | None = None) -> FilterPruningProblem:
+def short_problem(model, data, args) -> FilterPruningProblem:
     """The second fidelity: the search's fitness after a short fine-tune (one pass over the first
-    ``short_images`` training images at the fine-tuning learning rate, the same for every network),
-    within ``budget`` (default: the least pruned one)."""
+    ``short_images`` training images at the fine-tuning learning rate, the same for every network)."""
     return new_problem(model, data, args, ShortTraining(data.train.subset(args.short_images), args.finetune_lr,
-                                                        128, seed=0), budget)
+                                                        128, seed=0))
 
 
 def rerank(judge: FilterPruningProblem, best: list[tuple[float, tuple]], k: int) -> dict | None:
@@ -522,9 +520,9 @@ def render(args) -> str:
 def settings_text(args) -> str:
     return (f"base {args.base_epochs} epochs ({AUGMENT}); search NSGA-II {args.pop_size} x {args.generations} on "
             f"{args.search_val} validation images, BatchNorm re-measured on {args.bn_images} training images, racing; "
-            f"then per budget {args.refine_generations} generations at the second fidelity (a short fine-tune on "
-            f"{args.short_images} training images) from the budget's baseline networks and its {args.refine_seeds} "
-            f"fittest searched networks; "
+            f"then {args.refine_generations} generations at the second fidelity (a short fine-tune on "
+            f"{args.short_images} training images) from the baseline networks and the {args.refine_seeds} fittest "
+            f"searched networks per budget; "
             f"max ratio {args.max_ratio}; fine-tuning {args.finetune_epochs} epochs at lr {args.finetune_lr} "
             f"(SGD, cosine); seeds {','.join(map(str, args.seeds))}; budgets (FLOPs removed) "
             f"{', '.join(f'{100 * b:g} %' for b in args.budgets)}")

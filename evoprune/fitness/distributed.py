@@ -91,7 +91,7 @@ class DaskEvaluation:
         from concurrent.futures import CancelledError
 
         distributed = _distributed()
-        for attempt in range(self.ATTEMPTS):
+        for _ in range(self.ATTEMPTS):
             try:
                 return self._compute(keeps, n)
             except (CancelledError, distributed.KilledWorker) as e:

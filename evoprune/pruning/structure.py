@@ -111,9 +111,10 @@ def dependency_graph(model: nn.Module, input_shape: tuple[int, ...]) -> tp.Depen
         raise
     except Exception as e:  # an operation Torch-Pruning cannot map (e.g. a channel shuffle's reshape)
         where = traceback.extract_tb(e.__traceback__)[-1]
-        raise EvopruneError(f"Torch-Pruning cannot trace which layers of this model are coupled ({type(e).__name__} in "
-                            f"its {where.name}), and filter pruning needs that; this architecture cannot be pruned "
-                            "here") from None
+        said = str(e).splitlines()[0][:120] if str(e) else ""
+        raise EvopruneError(f"Torch-Pruning cannot trace which layers of this model are coupled ({type(e).__name__}"
+                            f"{': ' + said if said else ''}, in {where.name}), and filter pruning needs that; this "
+                            "architecture cannot be pruned here") from None
     finally:
         model.train(was_training)
 

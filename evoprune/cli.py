@@ -43,10 +43,12 @@ def _parser() -> argparse.ArgumentParser:
                             description="Continue the unfinished run in RUN_DIR with the settings recorded there, from "
                             "its last finished generation, base model or fine-tuned model.")
     resume.add_argument("run_dir")
+    _add_code_option(resume)
     pick = sub.add_parser("pick", help="choose a network from a filter-pruning run's front and fine-tune it",
                           description="Choose one network from the front of a finished filter-pruning run, fine-tune "
                           "it as the run did unless it already is, and print its row of finetuned.csv.")
     pick.add_argument("run_dir")
+    _add_code_option(pick)
     pick.add_argument("--by", required=True, help="knee (pymoo's high trade-off point), asf or pseudo-weights "
                       "(with --value w1,w2: a weight per objective), max-drop (--value: the smallest network within "
                       "this validation accuracy drop, a fraction), " + " / ".join(SIZE_BOUNDS) + " (--value: the "
@@ -60,8 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_code_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="FILE.py:NAME", help="for a run made with your own architecture: name "
+                        "its code again (importing it runs it, so it is never imported from what a run records)")
+
+
 def _add_model_data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="architecture to load into (default: the one named in the file)")
+    parser.add_argument("--model", help="architecture to load into (default: the one named in the file; a file made "
+                        "with your own architecture needs its FILE.py:NAME named again)")
     parser.add_argument("--dataset", help="data set name (see `evoprune list`; default: the one recorded in the "
                         "file, else mnist-mini)")
     parser.add_argument("--data-root", help="directory holding the data set's files (default: the one recorded)")
@@ -100,12 +108,12 @@ def _saved_model(args):
     recorded in it (or named on the command line)."""
     from .data import DATASETS, load_dataset
     from .fingerprints import data_fingerprint
-    from .models import build_model, check_input_shape
+    from .models import check_input_shape
     from .models.saving import read_format
     from .models.sparse import load_model_file
 
-    model = load_model_file(args.model_file, build_model(args.model) if args.model else None)
     blob = read_format(args.model_file, None, "model")
+    model = load_model_file(args.model_file, _named_model(args.model))
     recorded = blob.get("meta", {}).get("data") or {}
     known = recorded.get("dataset") in DATASETS
     if recorded and not known and not args.dataset:
@@ -125,13 +133,23 @@ def _saved_model(args):
     return model, blob, data.test
 
 
+def _named_model(name: str | None):
+    """The architecture ``--model`` names, or None when it names none or the user's own code (then
+    the file's recorded architecture is built from that code)."""
+    from .models.registry import build_model, is_own_code, trust_named_code
+
+    if name is None or is_own_code(name):
+        trust_named_code(name)
+        return None
+    return build_model(name)
+
+
 def _evaluate_file(args) -> None:
-    from .models import build_model
+    from .models.registry import build_arch
 
     model, blob, test = _saved_model(args)
     arch = blob.get("arch")
-    base = (build_model(args.model) if args.model  # the unpruned architecture, to report compression against
-            else build_model(arch["name"], **arch.get("kwargs", {})) if arch else None)
+    base = _named_model(args.model) or (build_arch(arch) if arch else None)  # to report compression against
     print(describe(args.model_file, model, test, base))
 
 
@@ -158,7 +176,7 @@ def _list() -> None:
 
     commands = [f"{m.command} ({m.name})" for m in all_methods()]
     print("methods:  " + ", ".join(commands))
-    print("models:   " + ", ".join(MODELS.names()))
+    print("models:   " + ", ".join(MODELS.names()) + ", or your own: FILE.py:NAME, MODULE:NAME")
     print("datasets: " + ", ".join(DATASETS.names()))
     print("criteria: " + ", ".join(IMPORTANCES.names()) + " (filters --criterion also takes cluster)")
 
@@ -186,6 +204,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     try:
+        if getattr(args, "model", None) and args.command in ("resume", "pick"):
+            from .models.registry import is_own_code, trust_named_code
+
+            if not is_own_code(args.model):
+                raise EvopruneError(f"{args.command} --model names your own architecture's code, FILE.py:NAME or "
+                                    f"MODULE:NAME; {args.model!r} is not such a name (a run's other models are "
+                                    "rebuilt from what it records)")
+            trust_named_code(args.model)
         if args.command == "evaluate":
             _evaluate_file(args)
         elif args.command == "summary":

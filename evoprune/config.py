@@ -172,9 +172,11 @@ def registered(lookup: Callable[[], Any]) -> Check:
     return check
 
 
-def _models():
-    from .models import MODELS
-    return MODELS
+def model_name(name, value):
+    """A registered model, or the user's own code as FILE.py:NAME or MODULE:NAME."""
+    from .models.registry import check_model_name
+
+    return check_model_name(text(name, value))
 
 
 def _datasets():
@@ -207,7 +209,8 @@ def cache_dir(name, value):
 
 
 def model_option(default: str):
-    return option(default, "architecture to prune (see `evoprune list`)", registered(_models))
+    return option(default, "architecture to prune (see `evoprune list`), or your own: FILE.py:NAME or "
+                  "MODULE:NAME, a class or factory taking num_classes / in_channels where it can", model_name)
 
 
 # ---- the settings every method shares ----

@@ -39,6 +39,10 @@ class Registry(Generic[T]):
             raise EvopruneError(f"{self.kind} {name!r} needs a value after the colon, e.g. {prefix}:NAME")
         return partial(family, arg)
 
+    def families(self) -> set[str]:
+        """The ``prefix:`` entries."""
+        return {n for n in self._entries if n.endswith(":")}
+
     def names(self) -> list[str]:
         return sorted(n + "NAME" if n.endswith(":") else n for n in self._entries)
 

@@ -29,7 +29,8 @@ from .errors import EvopruneError
 from .fingerprints import data_fingerprint, weights_fingerprint
 from .fitness.measure import layer_costs
 from .io import save_torch, write_csv, write_json
-from .models import build_model, check_input_shape, load_pruned
+from .models import check_input_shape, load_pruned
+from .models.registry import build_arch, model_arch, trust_named_code
 from .models.checkpoint import load_checkpoint
 from .train import TrainConfig, base_cache_key, evaluate, fit, load_state, partial_training, train_cached
 
@@ -160,9 +161,11 @@ def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | N
                             f"(images, labels) pairs), got {type(data).__name__}")
     with timed(timings, "load_data"):
         data = (data if data_given else load_run_data(cfg)).check()
-    arch = None if given else {"name": cfg.model, "kwargs": {"num_classes": data.num_classes,
-                                                             "in_channels": data.input_shape[0]}}
-    model = copy.deepcopy(model) if given else build_model(cfg.model, **arch["kwargs"])
+    if not (given or resume):
+        trust_named_code(cfg.model)  # the caller named it in the settings they wrote
+    arch = None if given else (recorded["arch"] if resume and recorded.get("arch") else
+                               model_arch(cfg.model, num_classes=data.num_classes, in_channels=data.input_shape[0]))
+    model = copy.deepcopy(model) if given else build_arch(arch)
     label = f"model {cfg.model if arch else type(model).__name__}"
     outputs = check_input_shape(model, data.input_shape, label)
     if outputs < data.num_classes:

@@ -8,12 +8,54 @@ from torch import nn
 
 from ..errors import EvopruneError
 from ..registry import Registry
+from .user_code import build_code_arch, build_code_model, code_arch, is_code_spec, trust
 
 MODELS: Registry = Registry("model")
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:
+    """A registered model, or the user's own code (FILE.py:NAME, MODULE:NAME) that they named."""
+    if is_own_code(name):
+        return build_code_model(name, **kwargs)
     return MODELS.get(name)(**kwargs)
+
+
+def model_arch(name: str, **kwargs: Any) -> dict[str, Any]:
+    """What a run records to rebuild the unpruned network: its name and keyword arguments (and,
+    for the user's code, where that code was and its hash)."""
+    if is_own_code(name):
+        return code_arch(name, **kwargs)
+    return {"name": name, "kwargs": kwargs}
+
+
+def build_arch(arch: dict[str, Any]) -> nn.Module:
+    """The unpruned network an architecture record (``model_arch``) describes."""
+    if "code_sha256" in arch:
+        return build_code_arch(arch)
+    return build_model(arch["name"], **arch.get("kwargs", {}))
+
+
+def trust_named_code(name: str | None) -> None:
+    """The user named ``name`` (on the command line, in settings they wrote): if it is their own
+    code, it may be imported in this process."""
+    if name is not None and is_own_code(name):
+        trust(name)
+
+
+def check_model_name(name: str) -> str:
+    """A registered model, or the shape of a code spec (imported only when the run builds it)."""
+    if is_own_code(name):
+        return name
+    try:
+        MODELS.get(name)
+    except EvopruneError as e:
+        raise EvopruneError(f"{e}; or your own code as FILE.py:NAME or MODULE:NAME") from None
+    return name
+
+
+def is_own_code(name: object) -> bool:
+    """A code spec that is not a registered family's name (``torchvision:x`` is the registry's)."""
+    return is_code_spec(name) and name.partition(":")[0] + ":" not in MODELS.families()
 
 
 def check_input_shape(model: nn.Module, input_shape: tuple[int, ...], label: str = "the model") -> int:

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import EvopruneError
 from ..io import save_torch
-from .registry import build_model
+from .registry import build_arch
 
 FORMAT = "evoprune.pruned-model/1"
 
@@ -50,7 +50,7 @@ def load_pruned(path: Path | str, model: nn.Module | None = None) -> nn.Module:
     if model is None:
         if blob["arch"] is None:
             raise EvopruneError(f"{path} holds a user model: pass an instance of its unpruned architecture")
-        model = build_model(blob["arch"]["name"], **blob["arch"].get("kwargs", {}))
+        model = build_arch(blob["arch"])
     resize_to_state_dict(model, blob["state_dict"])
     try:
         model.load_state_dict(blob["state_dict"])

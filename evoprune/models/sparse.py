@@ -11,7 +11,7 @@ from torch import nn
 
 from ..errors import EvopruneError
 from ..io import save_torch
-from .registry import build_model
+from .registry import build_arch
 from .saving import read_format
 
 FORMAT = "evoprune.sparse-model/1"
@@ -70,7 +70,7 @@ def load_sparse(path: Path | str, model: nn.Module | None = None) -> nn.Module:
     if model is None:
         if not arch:
             raise EvopruneError(f"{path} holds a user model: pass an instance of its architecture")
-        model = build_model(arch["name"], **arch.get("kwargs", {}))
+        model = build_arch(arch)
     state = _dense_state(path, blob)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in state.items()}

@@ -163,8 +163,12 @@ def start_run(cfg: BaseModelConfig, out: Path, method: str, model: nn.Module | N
         data = (data if data_given else load_run_data(cfg)).check()
     if not (given or resume):
         trust_named_code(cfg.model)  # the caller named it in the settings they wrote
-    arch = None if given else (recorded["arch"] if resume and recorded.get("arch") else
-                               model_arch(cfg.model, num_classes=data.num_classes, in_channels=data.input_shape[0]))
+    if given:
+        arch = None
+    elif resume and "code_sha256" in (recorded.get("arch") or {}):
+        arch = recorded["arch"]  # the user's code as it was recorded, wherever they now keep it
+    else:
+        arch = model_arch(cfg.model, num_classes=data.num_classes, in_channels=data.input_shape[0])
     model = copy.deepcopy(model) if given else build_arch(arch)
     label = f"model {cfg.model if arch else type(model).__name__}"
     outputs = check_input_shape(model, data.input_shape, label)

@@ -118,10 +118,10 @@ def test_a_run_directory_never_makes_a_command_import_code(made, forget, tmp_pat
     assert not marker.exists()
 
 
-def test_an_interrupted_run_resumes_with_its_code_named_again(tmp_path, mini, capsys):
+def test_an_interrupted_run_resumes_with_its_code_named_again(tmp_path, monkeypatch, capsys):
     (tmp_path / "nets.py").write_text(NETS)
-    spec = f"{tmp_path / 'nets.py'}:tiny"
-    cfg = FilterSearchConfig(model=spec, epochs=1, pop_size=6, generations=3, select=1, finetune_epochs=1,
+    monkeypatch.chdir(tmp_path)
+    cfg = FilterSearchConfig(model="nets.py:tiny", epochs=1, pop_size=6, generations=3, select=1, finetune_epochs=1,
                              max_drop=0.3, cache_dir=None)
 
     def interrupt(algorithm):
@@ -135,7 +135,11 @@ def test_an_interrupted_run_resumes_with_its_code_named_again(tmp_path, mini, ca
         resume(tmp_path / "run")
     assert main(["resume", str(tmp_path / "run"), "--model", "lenet5"]) == 2
     assert "is not such a name" in capsys.readouterr().err
-    assert main(["resume", str(tmp_path / "run"), "--model", spec]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(tmp_path / "nets.py", elsewhere / "nets.py")
+    monkeypatch.chdir(elsewhere)  # the recorded relative name no longer points at the code
+    assert main(["resume", str(tmp_path / "run"), "--model", "nets.py:tiny"]) == 0
     assert (tmp_path / "run" / "pareto.csv").is_file()
 
 

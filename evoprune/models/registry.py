@@ -58,6 +58,10 @@ def is_own_code(name: object) -> bool:
     return is_code_spec(name) and name.partition(":")[0] + ":" not in MODELS.families()
 
 
+# what a forward pass raises on an input it cannot take (torchvision's ViT asserts its image size)
+SHAPE_ERRORS = (RuntimeError, AssertionError, ValueError)
+
+
 def check_input_shape(model: nn.Module, input_shape: tuple[int, ...], label: str = "the model") -> int:
     """Run one tiny forward pass so a shape mismatch is one sentence, not a deep traceback;
     returns the number of outputs (classes) of the model."""
@@ -66,7 +70,7 @@ def check_input_shape(model: nn.Module, input_shape: tuple[int, ...], label: str
     try:
         with torch.no_grad():
             out = model(torch.zeros(2, *input_shape))
-    except RuntimeError as e:
+    except SHAPE_ERRORS as e:
         first = str(e).strip().splitlines()[0]
         needed = accepted_shape(model, input_shape)
         hint = f"it takes e.g. {needed}" if needed else first
@@ -91,7 +95,7 @@ def accepted_shape(model: nn.Module, given: tuple[int, ...]) -> tuple[int, ...] 
             try:
                 with torch.no_grad():
                     model(torch.zeros(2, *shape))
-            except RuntimeError:
+            except SHAPE_ERRORS:
                 continue
             return shape
     return None

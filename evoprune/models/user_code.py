@@ -43,7 +43,8 @@ def code_arch(spec: str, **kwargs: Any) -> dict[str, Any]:
     """The architecture record of ``spec``: where its code was, with the hash of that code."""
     where, _, attr = spec.rpartition(":")
     located = f"{Path(where).expanduser().resolve()}:{attr}" if where.endswith(".py") else spec
-    return {"name": located, "kwargs": kwargs, "code_sha256": _code_hash(spec)}
+    # keys in the order config.json keeps them (sorted), so that a resumed run saves the same bytes
+    return {"code_sha256": _code_hash(spec), "kwargs": dict(sorted(kwargs.items())), "name": located}
 
 
 def build_code_arch(arch: dict[str, Any]) -> nn.Module:

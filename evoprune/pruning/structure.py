@@ -135,6 +135,7 @@ class PrunableStructure:
         self.input_shape = tuple(input_shape)
         modules = dict(model.named_modules())
         names = {m: n for n, m in modules.items()}
+        params = {p: n for n, p in model.named_parameters()}
         convs = [m for m in modules.values() if isinstance(m, nn.Conv2d)]
         conv_names = [names[m] for m in convs]
         for name in ignored:
@@ -162,7 +163,11 @@ class PrunableStructure:
         for name in ignored:
             self._leave_out(name, "ignored as asked")
         user_ignored = [modules[n] for n in ignored]
-        groups = list(graph.get_all_groups(ignored_layers=outputs + user_ignored, root_module_types=[nn.Conv2d]))
+        try:
+            groups = list(graph.get_all_groups(ignored_layers=outputs + user_ignored, root_module_types=[nn.Conv2d]))
+        except MemoryError:  # its index mappings through reshapes can grow without bound (Swin v2)
+            raise EvopruneError("Torch-Pruning ran out of memory grouping the layers coupled to this model's "
+                                "convolutions; this architecture cannot be pruned here") from None
         position = {m: i for i, m in enumerate(modules.values())}
         groups.sort(key=lambda g: position[g[0].dep.target.module])  # decision order = forward order
         for group in groups:
@@ -174,7 +179,7 @@ class PrunableStructure:
                 continue
             layer = len(self.layers)
             self.layers.append(PrunableLayer(names[root], root.out_channels))
-            reason = next(filter(None, (self._add(item, layer, names, graph) for item in group)), None)
+            reason = next(filter(None, (self._add(item, layer, names, params, graph) for item in group)), None)
             if reason is None and not any(dim == 1 and s.layer == layer
                                           for (_, dim), slices in self._slices.items() for s in slices):
                 # no layer consumes these channels: they reach the output (e.g. a logits conv
@@ -192,36 +197,47 @@ class PrunableStructure:
             self.ignored.append(name)
             self.reasons[name] = reason
 
-    def _add(self, item, layer: int, names: dict, graph) -> str | None:
+    def _add(self, item, layer: int, names: dict, params: dict, graph) -> str | None:
         """Record the entries of one coupled layer that decision ``layer`` removes; the reason
         why the decision cannot be made, if it cannot."""
         module = item.dep.target.module
         if isinstance(module, nn.Module) and type(module).__module__.startswith("torch_pruning"):
             return None  # a traced functional op (flatten, add, cat, ...): it owns no tensor
-        if not isinstance(module, nn.Module) or module not in names:
-            return f"coupled to a {type(module).__name__} that is not a module of the model"
-        handler = item.dep.handler
-        out = graph.is_out_channel_pruning_fn(handler)
-        table = _OUT if out else _IN if graph.is_in_channel_pruning_fn(handler) else {}
-        keys = next((v for t, v in table.items() if isinstance(module, t)), None)
-        if keys is not None:
-            dims = {k: 0 if out else 1 for k in keys if getattr(module, k, None) is not None}
-        else:
-            dims = _probed(module, handler)
-            if dims is None:
-                return f"coupled to layer {names[module]!r} ({type(module).__name__}), which cannot be sliced"
-        if dims:
-            self.resized.add(names[module])
         idxs = torch.as_tensor(item.idxs, dtype=torch.long)
+        if isinstance(module, nn.Parameter) and module in params:
+            # a free parameter (ConvNeXt's layer scale): Torch-Pruning slices the dimension it chose
+            dim = getattr(graph.module2node.get(module), "pruning_dim", None)
+            if dim is None:
+                return f"coupled to parameter {params[module]!r}, which cannot be sliced"
+            tensors = {params[module]: (module, dim)}
+        elif not isinstance(module, nn.Module) or module not in names:
+            return f"coupled to a {type(module).__name__} that is not a module of the model"
+        else:
+            handler = item.dep.handler
+            out = graph.is_out_channel_pruning_fn(handler)
+            table = _OUT if out else _IN if graph.is_in_channel_pruning_fn(handler) else {}
+            keys = next((v for t, v in table.items() if isinstance(module, t)), None)
+            if keys is not None:
+                dims = {k: 0 if out else 1 for k in keys if getattr(module, k, None) is not None}
+            else:
+                dims = _probed(module, handler)
+                if dims is None:
+                    return f"coupled to layer {names[module]!r} ({type(module).__name__}), which cannot be sliced"
+            if dims:
+                self.resized.add(names[module])
+            tensors = {f"{names[module]}.{k}" if names[module] else k: (getattr(module, k), d) for k, d in dims.items()}
+        for full, (tensor, dim) in tensors.items():
+            if len(idxs) and int(idxs.max()) >= tensor.shape[dim]:
+                return (f"Torch-Pruning maps its channels past the {tensor.shape[dim]} of {full} (a split or "
+                        "concatenation it traces wrongly)")
         root = torch.as_tensor(item.root_idxs, dtype=torch.long)
         order = torch.argsort(idxs)
-        for key, dim in dims.items():
-            full = f"{names[module]}.{key}" if names[module] else key
+        for full, (tensor, dim) in tensors.items():
             new = _Slice(layer, idxs[order], root[order])
             if any(s.layer == layer and torch.equal(s.idxs, new.idxs) for s in self._slices[(full, dim)]):
                 continue  # the same entries reached twice (a depthwise conv's input and output)
             self._slices[(full, dim)].append(new)
-            self._sizes[(full, dim)] = getattr(module, key).shape[dim]
+            self._sizes[(full, dim)] = tensor.shape[dim]
         return None
 
     def _drop_last(self, name: str, reason: str) -> None:

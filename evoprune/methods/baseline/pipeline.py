@@ -12,6 +12,7 @@ from ... import checkpoints
 from ...data import DatasetSplits
 from ...errors import EvopruneError
 from ...fitness import count_flops, count_params, latency_ms
+from ...fitness.probe import checked_structure
 from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import FilterPruningProblem
@@ -27,7 +28,7 @@ ALLOCATIONS = {"uniform": uniform, "global": global_ranking}  # the rules of con
 
 def _check_inputs(cfg: BaselineConfig):
     def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
-        structure = PrunableStructure(model, data.input_shape, cfg.ignore)  # rejects a model with nothing to prune
+        structure = checked_structure(model, data.input_shape, cfg.ignore)
         check_criterion(cfg.criterion, model, structure, data.train)
         return structure
     return check

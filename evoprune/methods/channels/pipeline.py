@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ... import checkpoints
 from ...data import DatasetSplits
 from ...fitness import count_flops, count_params
+from ...fitness.probe import checked_structure
 from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...problems import FilterPruningProblem, channel_selection_problem
@@ -62,7 +63,7 @@ class LayerHistory(Callback):
 def _check_inputs(cfg: ChannelSelectionConfig):
     def check(model: nn.Module, data: DatasetSplits) -> PrunableStructure:
         check_screen(cfg.screen, len(data.val))
-        structure = PrunableStructure(model, data.input_shape, cfg.ignore)  # rejects a model with nothing to prune
+        structure = checked_structure(model, data.input_shape, cfg.ignore)
         check_criterion(cfg.criterion, model, structure, data.train)
         return structure
     return check

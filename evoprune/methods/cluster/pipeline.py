@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from ... import checkpoints
 from ...data import DatasetSplits
 from ...fitness import count_flops, count_params
+from ...fitness.probe import checked_structure
 from ...io import write_csv, write_json
 from ...models import save_pruned
 from ...pruning import ClusterSelection, PrunableStructure, format_kept, kept_tensors, physically_prune
@@ -32,9 +33,8 @@ def run_cluster(cfg: ClusterConfig, out: str | Path, model: nn.Module | None = N
     ``resume``: continue the unfinished run in ``out`` (its base model is kept; the later stages run
     again, with the same seeds)."""
     out = Path(out)
-    # building the structure refuses a model with nothing to prune, before any training
     setup = start_run(cfg, out, "cluster", model, data,
-                      check=lambda m, d: PrunableStructure(m, d.input_shape, cfg.ignore), resume=resume)
+                      check=lambda m, d: checked_structure(m, d.input_shape, cfg.ignore), resume=resume)
     model, arch, data, structure, timings = setup.model, setup.arch, setup.data, setup.checked, setup.timings
 
     base = base_metrics(model, structure, data)

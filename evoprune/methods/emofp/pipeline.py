@@ -23,6 +23,7 @@ from ... import checkpoints
 from ...data import DatasetSplits
 from ...errors import EvopruneError
 from ...fitness import ShortTraining, count_flops, count_params, latency_ms
+from ...fitness.probe import checked_structure
 from ...fitness.distributed import dask_client
 from ...io import write_csv, write_json
 from ...models import save_pruned
@@ -92,7 +93,7 @@ def _check_inputs(cfg: FilterSearchConfig):
         for name in ("bn_calibration", "candidate_finetune"):
             if getattr(cfg, name) > len(data.train):
                 raise EvopruneError(f"{name} {getattr(cfg, name)} is more than the {len(data.train)} training images")
-        structure = PrunableStructure(model, data.input_shape, cfg.ignore)  # rejects a model with nothing to prune
+        structure = checked_structure(model, data.input_shape, cfg.ignore)
         if cfg.criterion != "cluster":
             check_criterion(cfg.criterion, model, structure, data.train)
         return structure

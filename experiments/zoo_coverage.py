@@ -31,8 +31,9 @@ from evoprune.pruning import PrunableStructure
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MAX_PARAMS = 100_000_000
-MEMORY_GB = 6  # each model is checked in a process limited to this much memory and time
+MEMORY_GB = 6  # each model's check may take this much more memory, and SECONDS
 SECONDS = 300
+UNFINISHED = "not done (Torch-Pruning's grouping runs on)"
 SIDE = 64
 # one small model per family the issue names (mobilenetv4 where timm has it)
 TIMM_FAMILIES = {
@@ -70,6 +71,7 @@ def check(name: str, seed: int = 0) -> dict:
             return {**row, "outcome": "no input size of 28-224 pixels is taken"}
     row.update(input=f"{shape[1]}x{shape[2]}", convolutions=sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()))
     try:
+        _cap_memory(MEMORY_GB)
         structure = PrunableStructure(model, shape)
         row["decisions"] = len(structure.layers)
         row["params_pruned_pct"] = 100 * probe_pruning(model, structure, seed)
@@ -78,18 +80,26 @@ def check(name: str, seed: int = 0) -> dict:
         outcome = str(e)
     except Exception as e:  # a defect: the table shows it rather than the walk stopping
         outcome = f"FAILS: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+    finally:
+        _cap_memory(None)
     return {**row, "outcome": outcome, "seconds": round(time.perf_counter() - start, 1)}
 
 
 def _pool():
-    return multiprocessing.get_context("spawn").Pool(1, initializer=_limit_memory)
+    return multiprocessing.get_context("spawn").Pool(1)
 
 
-def _limit_memory() -> None:
-    """Torch-Pruning's grouping can grow without bound on some models: a MemoryError there is a
-    refusal, not a machine brought down."""
-    limit = MEMORY_GB * 2 ** 30
-    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+def _cap_memory(gb: int | None) -> None:
+    """Torch-Pruning's grouping can grow without bound on some models (Swin v2): ``gb`` more than the
+    process holds now makes that a MemoryError, a refusal, rather than a machine brought down."""
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if gb is None:
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+        return
+    if not Path("/proc/self/status").is_file():  # not Linux: no cap
+        return
+    held = int(next(line for line in open("/proc/self/status") if line.startswith("VmSize")).split()[1]) * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (held + gb * 2 ** 30, hard))
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -108,7 +118,7 @@ def markdown(table: pd.DataFrame) -> str:
     lines += ["", "| model | params (M) | input | convolutions | decisions | params pruned % | outcome |",
               "|---|---|---|---|---|---|---|"]
     for _, r in table[~skipped].iterrows():
-        cells = [r["model"], f"{r['params'] / 1e6:.1f}", _cell(r.get("input")), _cell(r.get("convolutions"), int),
+        cells = [r["model"], _cell(r.get("params"), lambda v: f"{v / 1e6:.1f}"), _cell(r.get("input")), _cell(r.get("convolutions"), int),
                  _cell(r.get("decisions"), int), _cell(r.get("params_pruned_pct"), lambda v: f"{v:.1f}"),
                  str(r["outcome"]).replace("|", "/")]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
@@ -133,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 rows.append(pool.apply_async(check, (name,)).get(SECONDS))
             except multiprocessing.TimeoutError:  # Torch-Pruning's grouping may not end: a fresh process
-                rows.append({"model": name, "outcome": f"FAILS: not done in {SECONDS} s"})
+                rows.append({"model": name, "outcome": f"{UNFINISHED} in {SECONDS} s"})
                 pool.terminate()
                 pool = _pool()
             print(f"{name:40s} {rows[-1]['outcome'][:100]} ({rows[-1].get('seconds', 0)} s)", flush=True)

@@ -12,6 +12,7 @@ from evoprune.errors import EvopruneError
 from evoprune.fitness.probe import checked_structure
 from evoprune.models import build_model
 
+HANGS = {"timm:rexnet_100"}
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
@@ -57,4 +58,6 @@ def test_the_zoo_walk_gives_the_committed_table(tmp_path):
     assert list(walked["model"]) == list(committed["model"])
     assert list(walked["outcome"]) == list(committed["outcome"])
     assert not walked["outcome"].str.startswith("FAILS").any()  # every model prunes or is refused in a sentence
+    # but for those whose dependency grouping in Torch-Pruning does not end (a defect, listed in the table)
+    assert set(walked.loc[walked["outcome"].str.startswith(zoo.UNFINISHED), "model"]) <= HANGS
     assert (tmp_path / "zoo_coverage.md").read_text() == (EXPERIMENTS / "results" / "zoo_coverage.md").read_text()
